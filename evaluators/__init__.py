@@ -1,0 +1,1 @@
+"""Trusted verifiers: simulators and scoring, one module per problem family."""
