@@ -1,0 +1,394 @@
+"""The evolution loop: ask a proposer for children, evaluate them in sandboxes, tell storage.
+
+An asyncio pipeline with up to ``concurrency`` proposals in flight and ``workers`` sandbox
+evaluations at once (blocking sandbox sessions run in worker threads). Every write of run
+state happens on the event-loop thread, so the engine is the single writer.
+
+Crash safety: a child is stored as PENDING as soon as it is proposed, then updated when its
+evaluation ends. A resumed run re-evaluates PENDING/RUNNING children instead of proposing
+them again, so a SIGKILL loses at most the proposals in flight and never reuses an
+iteration number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, cast
+
+from evolve.budgets import Budgets, BudgetState
+from evolve.edits import normalized_hash
+from evolve.errors import BudgetExceeded, EvolveError, ProviderError
+from evolve.evaluation import ProgramOutcome, evaluate_program
+from evolve.population import Population
+from evolve.progress import Progress, ProgressSnapshot
+from evolve.prompting import choose_kind
+from evolve.proposal import ProposalKind, ProposalRequest, Proposer
+from evolve.types import Program, Run, RunStatus, Status
+
+if TYPE_CHECKING:
+    from evaluators.base import Verifier
+    from evaluators.problem import ProblemSpec
+    from evolve.config import RunConfig
+    from evolve.storage import Store
+    from sandbox.base import Sandbox
+
+_EVALUATED = (Status.COMPLETE, Status.INVALID, Status.TIMEOUT, Status.FAILED)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: int
+    stop_reason: str
+    best: Program | None
+    evaluations: int
+    iterations: int
+    statuses: dict[Status, int]
+    cost_usd: float
+    seconds: float
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        run: Run,
+        spec: ProblemSpec,
+        verifier: Verifier,
+        sandbox: Sandbox,
+        proposer: Proposer,
+        config: RunConfig,
+        progress: Progress | None = None,
+    ) -> None:
+        self.store, self.run_id, self.spec = store, run.id, spec
+        self.verifier, self.sandbox, self.proposer = verifier, sandbox, proposer
+        self.config = config
+        self.progress = progress or Progress(enabled=False)
+        self.budgets = Budgets(
+            iterations=config.iterations,
+            max_evaluations=config.max_evaluations,
+            budget_usd=config.budget_usd,
+            time_limit=config.time_limit,
+            target_score=config.target_score,
+            stagnation_generations=config.stagnation_generations,
+            islands=config.population.islands,
+        )
+        stored = store.programs(run.id)
+        self.population = Population.rebuild(
+            [p for p in stored if reached_last_stage(p)],
+            params=config.population, features=spec.features, seed=config.seed,
+        )
+        for program in stored:
+            self.population.mark_seen(program.code_hash, program.id)
+        self._statuses: Counter[Status] = Counter(p.status for p in stored if p.status.finished)
+        self._last_failure: dict[int, Program] = {}
+        self._best_test: float | None = None
+        self.state = BudgetState(
+            iterations_started=max(0, store.max_iteration(run.id)),
+            evaluations=sum(1 for p in stored if p.status in _EVALUATED),
+            cost_usd=store.run_cost(run.id),
+            elapsed_before=_elapsed_before(store, run.id),
+        )
+        best = self.population.best()
+        if best is not None and best.score is not None:
+            self.state.best_score, self.state.best_iteration = best.score, best.iteration
+            self._best_test = best.test_score
+        self.next_iteration = store.max_iteration(run.id) + 1
+        self._unfinished = [p for p in stored if p.status in (Status.PENDING, Status.RUNNING)]
+        self._workers = asyncio.Semaphore(config.workers)
+        self._in_flight = 0
+        self._stop: str | None = None
+        self._abandon = False
+
+    # ---- public ---------------------------------------------------------------------------
+
+    def request_stop(self, reason: str, *, abandon: bool = False) -> None:
+        """Stop starting new work; with ``abandon`` also cancel what is in flight."""
+        self._stop = self._stop or reason
+        self._abandon = self._abandon or abandon
+
+    async def run(self) -> RunSummary:
+        self.store.update_run(self.run_id, status=RunStatus.RUNNING, stop_reason=None)
+        started = time.monotonic()
+        try:
+            if self.next_iteration == 0:
+                await self._evaluate_seed()
+            await self._drain_unfinished()
+            await self._loop()
+            status = RunStatus.INTERRUPTED if self._stop == "interrupted" else RunStatus.FINISHED
+        except (ProviderError, BudgetExceeded) as exc:
+            self._stop, status = str(exc), RunStatus.FINISHED
+        except asyncio.CancelledError:
+            self._stop, status = self._stop or "interrupted", RunStatus.INTERRUPTED
+        except BaseException as exc:
+            self.store.update_run(
+                self.run_id, status=RunStatus.FAILED, stop_reason=f"{type(exc).__name__}: {exc}"
+            )
+            raise
+        reason = self._stop or "finished"
+        elapsed = time.monotonic() - started
+        run = self.store.update_run(
+            self.run_id,
+            status=status,
+            stop_reason=reason,
+            iterations=max(0, self.store.max_iteration(self.run_id)),
+            evaluations=self.state.evaluations,
+            cost_usd=self.store.run_cost(self.run_id),
+            finished_at=_utcnow(),
+        )
+        self.store.add_event(
+            self.run_id, "stop", reason, {"seconds": elapsed, "elapsed_total": self.state.elapsed}
+        )
+        best = self.population.best()
+        return RunSummary(
+            run_id=self.run_id,
+            stop_reason=reason,
+            best=self.store.get_program(best.id) if best is not None else None,
+            evaluations=self.state.evaluations,
+            iterations=run.iterations,
+            statuses=self.store.count_programs(self.run_id),
+            cost_usd=run.cost_usd,
+            seconds=elapsed,
+        )
+
+    # ---- the pipeline ---------------------------------------------------------------------
+
+    async def _evaluate_seed(self) -> None:
+        code = self.spec.seed_path.read_text(encoding="utf-8")
+        seed = self.store.add_program(
+            self.run_id, code, normalized_hash(code), Status.PENDING, 0, proposer="seed"
+        )
+        self.next_iteration = 1
+        self.state.evaluations += 1
+        done = await self._evaluate(seed)
+        if done.status is not Status.COMPLETE:
+            raise EvolveError(
+                f"the seed program {self.spec.seed_path} is {done.status.value}: "
+                f"{done.reason or done.feedback}; check it with `evolve eval {self.spec.name}`"
+            )
+
+    async def _drain_unfinished(self) -> None:
+        """Evaluate children a killed session had proposed but not finished evaluating."""
+        if not self._unfinished:
+            return
+        self.store.add_event(
+            self.run_id, "resume", f"re-evaluating {len(self._unfinished)} unfinished programs"
+        )
+        await asyncio.gather(*(self._evaluate(p) for p in self._unfinished))
+        self._unfinished = []
+
+    async def _loop(self) -> None:
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                self._refresh_budgets()
+                if self._stop is None:
+                    self._stop = self.budgets.check(self.state)
+                while self._stop is None and len(tasks) < self.config.concurrency:
+                    tasks.add(asyncio.create_task(self._iteration(self._start_iteration())))
+                    self._stop = self.budgets.check(self.state)
+                if not tasks:
+                    return
+                if self._abandon:
+                    for task in tasks:
+                        task.cancel()
+                done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if not task.cancelled() and task.exception() is not None:
+                        raise task.exception()  # type: ignore[misc]
+                self._report()
+        finally:
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _start_iteration(self) -> int:
+        iteration = self.next_iteration
+        self.next_iteration += 1
+        self.state.iterations_started += 1
+        # Reserve the evaluation now so K proposals in flight cannot overshoot the budget.
+        self.state.evaluations += 1
+        return iteration
+
+    async def _iteration(self, iteration: int) -> None:
+        rng = random.Random(f"{self.config.seed}:{iteration}")
+        island = iteration % self.config.population.islands
+        parent = self.population.select_parent(island, rng)
+        other = self.population.select_other_parent(island, parent, rng)
+        failed_child = self._last_failure.get(parent.id)
+        kind = cast(ProposalKind, choose_kind(
+            self.config.prompts.weights, rng, other is not None, failed_child is not None
+        ))
+        context: dict[str, object] = {"iteration": iteration, "island": island}
+        if failed_child is not None:
+            context.update(failure=failed_child.reason or "", failed_edit=failed_child.edit or "",
+                           failed_status=failed_child.status.value)
+        request = ProposalRequest(
+            parent=parent,
+            inspirations=self.population.inspirations(
+                island, parent, self.config.population.num_inspirations, rng
+            ),
+            other_parent=other if kind == "crossover" else None,
+            kind=kind,
+            problem=self.spec,
+            seed=rng.getrandbits(32),
+            context=context,
+        )
+        self._in_flight += 1
+        try:
+            proposal = await self.proposer.propose(request)
+        finally:
+            self._in_flight -= 1
+        common = {
+            "parent_id": parent.id,
+            "other_parent_id": request.other_parent.id if request.other_parent else None,
+            "island": island,
+            "generation": parent.generation + 1,
+            "proposer": proposal.proposer,
+            "template": proposal.template,
+            "edit": proposal.edit,
+            "llm_call_id": proposal.llm_call_id,
+        }
+        if proposal.code is None:
+            self.state.evaluations -= 1  # nothing to evaluate: give the reservation back
+            failed = self.store.add_program(
+                self.run_id, parent.code, parent.code_hash, Status.EDIT_FAILED, iteration,
+                reason=proposal.error or "the proposal could not be applied", **common,
+            )
+            self._tally(failed)
+            return
+        code_hash = normalized_hash(proposal.code)
+        earlier = self.population.seen(code_hash)
+        if earlier is not None:
+            self.state.evaluations -= 1
+            duplicate = self.store.add_program(
+                self.run_id, proposal.code, code_hash, Status.DUPLICATE, iteration,
+                reason=f"same normalised code as program {earlier}", **common,
+            )
+            self._tally(duplicate)
+            return
+        child = self.store.add_program(
+            self.run_id, proposal.code, code_hash, Status.PENDING, iteration, **common
+        )
+        self.population.mark_seen(code_hash, child.id)
+        await self._evaluate(child)
+
+    async def _evaluate(self, program: Program) -> Program:
+        async with self._workers:
+            self.store.update_program(program.id, status=Status.RUNNING)
+            outcome = await asyncio.to_thread(
+                evaluate_program, self.spec, self.verifier, self.sandbox, program.code
+            )
+        self._store_stages(program.id, outcome)
+        done = self.store.update_program(
+            program.id,
+            status=outcome.status,
+            score=outcome.score,
+            metrics=outcome.metrics,
+            feedback=outcome.feedback,
+            reason=outcome.reason,
+            eval_seconds=outcome.seconds,
+            features=self.population.features_of(program.code, outcome.metrics),
+            evaluated_at=_utcnow(),
+        )
+        self._tally(done)
+        # A score from a short cascade stage is not comparable with full-train scores, so
+        # such programs are remembered (for dedup) but never become parents or champions.
+        if outcome.reached_last_stage:
+            self.population.add(done)
+            if _is_better(done, self.state.best_score):
+                await self._new_champion(done)
+        else:
+            self.population.mark_seen(done.code_hash, done.id)
+        return done
+
+    def _tally(self, program: Program) -> None:
+        """Count a finished program and remember failed children for fix prompts."""
+        self._statuses[program.status] += 1
+        if program.parent_id is None:
+            return
+        if program.status in (Status.INVALID, Status.TIMEOUT, Status.EDIT_FAILED):
+            self._last_failure[program.parent_id] = program
+        else:
+            self._last_failure.pop(program.parent_id, None)
+
+    async def _new_champion(self, program: Program) -> None:
+        assert program.score is not None
+        self.state.best_score, self.state.best_iteration = program.score, program.iteration
+        async with self._workers:
+            outcome = await asyncio.to_thread(
+                evaluate_program, self.spec, self.verifier, self.sandbox, program.code,
+                split="test",
+            )
+        self._store_stages(program.id, outcome, prefix="test:")
+        test_score = outcome.score if outcome.status is Status.COMPLETE else None
+        self.store.update_program(program.id, test_score=test_score, test_metrics=outcome.metrics)
+        self.store.update_run(
+            self.run_id, best_score=program.score, best_program_id=program.id
+        )
+        self.store.add_event(
+            self.run_id, "champion", f"program {program.id} scores {program.score:.6g}",
+            {"program_id": program.id, "score": program.score, "test_score": test_score},
+        )
+        self._best_test = test_score
+        self.progress.champion(replace(program, test_score=test_score))
+
+    def _store_stages(self, program_id: int, outcome: ProgramOutcome, prefix: str = "") -> None:
+        for stage in outcome.stages:
+            result = stage.result
+            self.store.add_evaluation(
+                program_id, prefix + stage.stage,
+                Status.COMPLETE if result.valid else outcome.status,
+                result.score if result.valid else None,
+                result.metrics, result.feedback, stage.seconds,
+            )
+
+    # ---- bookkeeping ----------------------------------------------------------------------
+
+    def _refresh_budgets(self) -> None:
+        if self.config.budget_usd is not None or self.config.models:
+            self.state.cost_usd = self.store.run_cost(self.run_id)
+
+    def _report(self) -> None:
+        best = self.population.best()
+        self.progress.update(
+            ProgressSnapshot(
+                iteration=self.next_iteration - 1,
+                evaluations=self.state.evaluations,
+                best_score=best.score if best else None,
+                best_test_score=self._best_test,
+                in_flight=self._in_flight,
+                cost_usd=self.state.cost_usd,
+                elapsed=self.state.elapsed,
+                statuses=dict(self._statuses),
+            )
+        )
+
+
+def reached_last_stage(program: Program) -> bool:
+    """Whether a stored program's score is a full-train-set score (see evaluate_program)."""
+    stage, stages = program.metrics.get("stage"), program.metrics.get("stages")
+    return stage is None or stages is None or stage >= stages
+
+
+def _is_better(program: Program, best: float) -> bool:
+    return program.score is not None and math.isfinite(program.score) and program.score > best
+
+
+def _elapsed_before(store: Store, run_id: int) -> float:
+    """Wall time of the run's earlier sessions, so --time-limit spans resumes."""
+    stops = [e for e in store.events(run_id) if e.kind == "stop"]
+    value = stops[-1].data.get("elapsed_total") if stops else None
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+def _utcnow() -> object:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)

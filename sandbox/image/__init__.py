@@ -1,0 +1,1 @@
+"""The sandbox image: a Dockerfile for machines that can pull, an offline builder otherwise."""
