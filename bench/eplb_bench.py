@@ -1,14 +1,17 @@
 """EPLB verifier costs on the host: trace generation and scoring of every window.
 
 ``rows()`` is imported by ``bench/verifiers.py``; ``python3 bench/eplb_bench.py`` prints
-the same rows on its own. Placements are built here with plain numpy (no candidate code
-runs in this process): the cost of validating and scoring does not depend on how good a
-placement is.
+the same rows on its own, and ``--baselines`` adds each baseline's `evolve eval` figures
+(train split, process sandbox): GPU balancedness and host-timed median runtime.
+Placements for the scoring rows are built here with plain numpy (no candidate code runs in
+this process): the cost of validating and scoring does not depend on placement quality.
 """
 
 from __future__ import annotations
 
+import json
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -16,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 from evaluators.eplb_scoring import Balance, measure, validate  # noqa: E402
 from evaluators.eplb_workload import IntArray, Topology, Workload, all_windows  # noqa: E402
@@ -69,8 +73,27 @@ def rows() -> list[tuple[str, str, str]]:
     ]
 
 
-def main() -> None:
-    table = rows()
+def baseline_rows() -> list[tuple[str, str, str]]:
+    """`evolve eval eplb BASELINE --json` for every baseline, in a subprocess each."""
+    out = []
+    for path in sorted((ROOT / "problems" / "eplb" / "baselines").glob("*.py")):
+        cmd = [sys.executable, "-m", "evolve.cli.main", "eval", "eplb", str(path),
+               "--sandbox", "process", "--json"]
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        if not done.stdout.strip():
+            out.append((f"eplb eval {path.stem}", "failed", done.stderr.strip()[-80:]))
+            continue
+        metrics = json.loads(done.stdout)["metrics"]
+        expected = "~0.68 (issue)" if path.stem == "deepseek" else "-"
+        out.append((f"eplb eval {path.stem}: GPU balancedness",
+                    f"{metrics['gpu_balancedness']:.4f}", expected))
+        out.append((f"eplb eval {path.stem}: median runtime",
+                    f"{metrics['runtime_ms']:.1f} ms", "budget 20 ms"))
+    return out
+
+
+def main(argv: list[str]) -> None:
+    table = rows() + (baseline_rows() if "--baselines" in argv else [])
     width = max(len(name) for name, _, _ in table)
     print(f"{'benchmark':<{width}}  {'measured':>10}  target")
     for name, measured, target in table:
@@ -78,4 +101,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from evaluators.base import EvaluationResult, Stage, invalid
 from evaluators.eplb_scoring import Balance, InvalidPlacement, measure, runtime_penalty, validate
-from evaluators.eplb_workload import Topology, Workload, stream_windows
+from evaluators.eplb_workload import Seed, Topology, Workload, stream_windows
 from evolve.errors import EvolveError
 from sandbox.base import Session
 
@@ -45,8 +45,10 @@ class Outcome:
 
 
 def _pick(cls: type[Any], params: dict[str, Any]) -> Any:
-    names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in params.items() if k in names})
+    """Build ``cls`` from the params it knows, coerced to each field's type (YAML may give
+    1 for 1.0); a value of the wrong kind raises ValueError, which names the problem."""
+    kinds: dict[str, Callable[[Any], Any]] = {f.name: type(f.default) for f in fields(cls)}
+    return cls(**{k: kinds[k](v) for k, v in params.items() if k in kinds})
 
 
 class ExpertLoadBalancing:
@@ -98,13 +100,18 @@ class ExpertLoadBalancing:
         return [Stage("quick", self.quick_windows, self.quick_threshold), Stage("full")]
 
     def evaluate(self, session: Session, stage: Stage) -> EvaluationResult:
-        scored = self.workload.windows - 1
-        if stage.instances is not None:
-            scored = max(1, min(scored, stage.instances))
-        windows = stream_windows(self.topology, self.workload, self.train_seed)
+        """Score on the train trace, or for a shorter stage on a trace of its own: the
+        cascade runs its stages in one session, and a later stage must not replay windows
+        the candidate has already seen (it could have memorised their successors)."""
+        full = self.workload.windows - 1
+        scored = full if stage.instances is None else max(1, min(full, stage.instances))
+        seed: Seed = self.train_seed if scored == full else (self.train_seed, scored)
+        windows = stream_windows(self.topology, self.workload, seed)
         return self._score(session, windows, scored, self.topology)
 
     def evaluate_test(self, session: Session) -> EvaluationResult:
+        """The held-out trace, then one trace per ``test_sigmas`` variant, each with its
+        own seed (one seed scaled by another sigma would be the same trace, predictable)."""
         main = self._score(
             session,
             stream_windows(self.topology, self.workload, self.test_seed),
@@ -115,13 +122,11 @@ class ExpertLoadBalancing:
             return main
         metrics = dict(main.metrics)
         lines = [main.feedback]
-        for sigma in self.test_sigmas:
-            workload = Workload(
-                sigma, self.workload.rho, self.workload.tokens_per_layer, self.workload.windows
-            )
+        for number, sigma in enumerate(self.test_sigmas, start=1):
+            workload = replace(self.workload, sigma=sigma)
             variant = self._score(
                 session,
-                stream_windows(self.topology, workload, self.test_seed),
+                stream_windows(self.topology, workload, (self.test_seed, number)),
                 workload.windows - 1,
                 self.topology,
             )
@@ -136,10 +141,18 @@ class ExpertLoadBalancing:
         return EvaluationResult(main.score, metrics, "\n".join(lines), True)
 
     def evaluate_file(self, session: Session, path: Path) -> EvaluationResult:
-        """Score on a JSON file: ``{"loads": [window][layer][expert], "topology": {...}}``
-        or ``{"seed": N, "workload": {...}, "topology": {...}}`` (both keys optional)."""
-        topology, windows, count = _read_instance_file(path, self.topology, self.workload)
-        return self._score(session, windows, count, topology)
+        """Score on a JSON file holding one instance or a list of them; an instance is
+        ``{"loads": [window][layer][expert], "topology": {...}}`` (real traces) or
+        ``{"seed": N, "workload": {...}, "topology": {...}}`` (every key optional)."""
+        total = Outcome(Balance(), [])
+        for number, (topology, windows, count) in enumerate(
+            _read_instance_file(path, self.topology, self.workload)
+        ):
+            outcome = run_trace(session, windows, count, topology)
+            if isinstance(outcome, str):
+                return invalid(f"instance {number}: {outcome}")
+            total = Outcome(total.balance + outcome.balance, total.seconds + outcome.seconds)
+        return self.result(total)
 
     # -- scoring ---------------------------------------------------------------------------
 
@@ -211,35 +224,57 @@ def run_trace(
     return Outcome(total, seconds)
 
 
+Instance = tuple[Topology, Iterator[Window], int]
+
+
 def _read_instance_file(
     path: Path, default_topology: Topology, default_workload: Workload
-) -> tuple[Topology, Iterator[Window], int]:
-    where = f"{path}"
+) -> list[Instance]:
     try:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise InstanceFileError(f"{where}: cannot read ({exc.strerror})") from exc
+        raise InstanceFileError(f"{path}: cannot read ({exc.strerror})") from exc
     except json.JSONDecodeError as exc:
-        raise InstanceFileError(f"{where}: not valid JSON (line {exc.lineno})") from exc
-    if not isinstance(raw, dict):
-        raise InstanceFileError(f'{where}: expected an object with "loads" or "seed"')
-    try:
-        topology = Topology(**{**default_topology.__dict__, **raw.get("topology", {})})
-        topology.check()
-        if "loads" in raw:
-            loads = np.asarray(raw["loads"], dtype=np.float64)
-            expected = (topology.num_layers, topology.num_experts)
-            if loads.ndim != 3 or loads.shape[1:] != expected or loads.shape[0] < 2:
-                raise ValueError(
-                    f'"loads" has shape {loads.shape}; expected '
-                    f"[windows >= 2, {expected[0]}, {expected[1]}]"
-                )
-            if not np.isfinite(loads).all() or (loads < 0).any():
-                raise ValueError('"loads" must be finite and non-negative')
-            return topology, iter(list(loads)), loads.shape[0] - 1
-        workload = Workload(**{**default_workload.__dict__, **raw.get("workload", {})})
-        workload.check()
-        seed = int(raw.get("seed", 0))
-    except (TypeError, ValueError) as exc:
-        raise InstanceFileError(f"{where}: {exc}") from exc
-    return topology, stream_windows(topology, workload, seed), workload.windows - 1
+        raise InstanceFileError(f"{path}: not valid JSON (line {exc.lineno})") from exc
+    items = raw if isinstance(raw, list) else [raw]
+    if not items:
+        raise InstanceFileError(f"{path}: the list of instances is empty")
+    instances = []
+    for number, item in enumerate(items):
+        where = f"{path}: instance {number}" if isinstance(raw, list) else f"{path}"
+        if not isinstance(item, dict):
+            raise InstanceFileError(f'{where}: expected an object with "loads" or "seed"')
+        try:
+            instances.append(_instance(item, default_topology, default_workload))
+        except (TypeError, ValueError) as exc:
+            raise InstanceFileError(f"{where}: {exc}") from exc
+    return instances
+
+
+def _instance(raw: dict[str, Any], topology: Topology, workload: Workload) -> Instance:
+    for key, value in [("instance", raw), ("topology", raw.get("topology", {})),
+                       ("workload", raw.get("workload", {}))]:
+        allowed = {"instance": {"loads", "seed", "topology", "workload"},
+                   "topology": set(asdict(topology)), "workload": set(asdict(workload))}[key]
+        if not isinstance(value, dict):
+            raise ValueError(f'"{key}" must be an object')
+        if set(value) - allowed:
+            raise ValueError(f"unknown {key} keys {sorted(set(value) - allowed)}; "
+                             f"known: {sorted(allowed)}")
+    topology = _pick(Topology, {**asdict(topology), **raw.get("topology", {})})
+    topology.check()
+    if "loads" in raw:
+        loads = np.asarray(raw["loads"], dtype=np.float64)
+        expected = (topology.num_layers, topology.num_experts)
+        if loads.ndim != 3 or loads.shape[1:] != expected or loads.shape[0] < 2:
+            raise ValueError(
+                f'"loads" has shape {loads.shape}; expected '
+                f"[windows >= 2, {expected[0]}, {expected[1]}]"
+            )
+        if not np.isfinite(loads).all() or (loads < 0).any():
+            raise ValueError('"loads" must be finite and non-negative')
+        return topology, iter(list(loads)), loads.shape[0] - 1
+    workload = _pick(Workload, {**asdict(workload), **raw.get("workload", {})})
+    workload.check()
+    return topology, stream_windows(topology, workload, int(raw.get("seed", 0))), \
+        workload.windows - 1

@@ -9,7 +9,7 @@ amount of poking at the host can reveal it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,9 +89,12 @@ class Workload:
             raise ValueError("windows must be at least 2 (one to place from, one to score on)")
 
 
-def stream_windows(topology: Topology, workload: Workload, seed: int) -> Iterator[IntArray]:
+Seed = int | Sequence[int]  # a Sequence seeds a numpy SeedSequence: (base, trace number)
+
+
+def stream_windows(topology: Topology, workload: Workload, seed: Seed) -> Iterator[IntArray]:
     """Yield ``workload.windows`` token-count arrays of shape [layers, experts], lazily."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(list(seed) if isinstance(seed, Sequence) else seed)
     shape = (topology.num_layers, topology.num_experts)
     log_pop = rng.normal(0.0, workload.sigma, size=shape)
     # Innovation scale that keeps the marginal N(0, sigma) stationary across windows.
@@ -105,6 +108,6 @@ def stream_windows(topology: Topology, workload: Workload, seed: int) -> Iterato
         yield np.asarray(counts, dtype=np.int64)
 
 
-def all_windows(topology: Topology, workload: Workload, seed: int) -> IntArray:
+def all_windows(topology: Topology, workload: Workload, seed: Seed) -> IntArray:
     """The whole trace as one [windows, layers, experts] array (tests and benchmarks)."""
     return np.stack(list(stream_windows(topology, workload, seed)))

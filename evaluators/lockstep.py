@@ -97,7 +97,10 @@ def run_lockstep(
         try:
             answers = session.map(fn, calls, timeout=timeout)
         except CandidateError as exc:
-            raise InvalidAnswer(_blame(sims, owners, exc.index, str(exc))) from exc
+            message = f"{exc.exc_type}: {exc.exc_message}"
+            if exc.traceback:
+                message += "\n" + exc.traceback.strip()
+            raise InvalidAnswer(_blame(sims, owners, exc.index, message)) from exc
         except CandidateTimeout as exc:
             where = f"{len(owners)} simulations at step {round_trips}"
             raise InvalidAnswer(f"{fn}() timed out ({where}): {exc}", timed_out=True) from exc

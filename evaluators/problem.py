@@ -82,6 +82,8 @@ class ProblemSpec(_Strict):
     baselines: str = "baselines"
     # Defaults for RunConfig keys (e.g. {"max_evaluations": 500}); the run config wins.
     run_defaults: dict[str, Any] = Field(default_factory=dict)
+    # Metrics shown beside the score (leaderboard, eval), e.g. balance and runtime together.
+    main_metrics: list[str] = Field(default_factory=list)
 
     # Filled by the loader, not by the YAML.
     dir: Path = Path(".")
@@ -167,4 +169,4 @@ def load_verifier(spec: ProblemSpec) -> Verifier:
         raise ProblemError(f"{where}: bad verifier.params ({exc})") from exc
     if not isinstance(verifier, Verifier):
         raise ProblemError(f"{where}: does not implement stages/evaluate/evaluate_test")
-    return verifier  # type: ignore[no-any-return]
+    return verifier

@@ -92,13 +92,16 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def load_workloads(path: Path, default_instances: int) -> list[Workload]:
+def load_workloads(
+    path: Path, default_instances: int, engine: EngineParams | None = None
+) -> list[Workload]:
     """A user's workloads: a JSON list of {"instances": N, "requests": [{arrival_s, ...}]}."""
     raw = read_json_list(path, "workloads")
-    return [_parse_workload(path, k, item, default_instances) for k, item in enumerate(raw)]
+    kv = (engine or EngineParams()).kv_capacity_tokens
+    return [_parse_workload(path, k, item, default_instances, kv) for k, item in enumerate(raw)]
 
 
-def _parse_workload(path: Path, k: int, item: Any, default_instances: int) -> Workload:
+def _parse_workload(path: Path, k: int, item: Any, default_instances: int, kv: int) -> Workload:
     where = f"{path}: workload {k}"
     if not isinstance(item, dict) or not isinstance(item.get("requests"), list):
         raise InstanceFileError(f"{where}: expected an object with a 'requests' list")
@@ -123,6 +126,11 @@ def _parse_workload(path: Path, k: int, item: Any, default_instances: int) -> Wo
                 f"{where}, request {rid}: arrivals must be sorted, prompt_tokens in "
                 f"1..{MAX_PROMPT} and output_tokens in 1..{MAX_OUTPUT}"
             )
+        if prompt + output + 1 > kv:
+            raise InstanceFileError(
+                f"{where}, request {rid}: {prompt} + {output} tokens never fit in a KV cache "
+                f"of {kv} tokens; shorten it or raise engine.kv_capacity_tokens"
+            )
         last = arrival
         requests.append(Request(rid, arrival, prompt, output, max(1, predicted), cls))
     if not requests:
@@ -141,13 +149,18 @@ class LLMRouting:
         if unknown:
             raise KeyError(f"unknown engine parameter(s) {sorted(unknown)}; known: {sorted(known)}")
         self.engine = EngineParams(**overrides)
+        if self.engine.kv_capacity_tokens < MAX_PROMPT + MAX_OUTPUT + 1:
+            raise ValueError(
+                f"engine.kv_capacity_tokens must hold the longest request "
+                f"({MAX_PROMPT + MAX_OUTPUT + 1} tokens)"
+            )
         self.instances = int(params.get("instances", 8))
-        self.requests = int(params.get("requests_per_workload", 2000))
+        self.requests = int(params.get("requests_per_workload", 4000))
         self.train = self._workloads(
-            params.get("train_seeds", [11, 12]), params.get("train_loads", [1.0, 0.8, 0.9])
+            params.get("train_seeds", [11, 12]), params.get("train_loads", [1.0, 0.9, 1.1])
         )
         self.test = self._workloads(
-            params.get("test_seeds", [21, 22]), params.get("test_loads", [0.85, 0.95, 1.05])
+            params.get("test_seeds", [21, 22]), params.get("test_loads", [0.95, 1.05, 1.15])
         )
         self.quick = int(params.get("quick_workloads", 2))
         self.function = str(params.get("function", "route"))
@@ -179,7 +192,7 @@ class LLMRouting:
         return self.score(session, self.test)
 
     def evaluate_file(self, session: Session, path: Path) -> EvaluationResult:
-        return self.score(session, load_workloads(path, self.instances))
+        return self.score(session, load_workloads(path, self.instances, self.engine))
 
     def score(self, session: Session, workloads: Sequence[Workload]) -> EvaluationResult:
         sims = [RoutingSim(w, self.engine) for w in workloads]
@@ -221,8 +234,8 @@ def summarise(
         tpot.extend((f.finish - f.first_token) / (f.output - 1) for f in done if f.output > 1)
         preempted = sum(i.preemptions for i in s.sim.instances)
         lines.append(
-            f"- {s.label}: mean e2e {mine:.2f} s ({100 * (1 - mine / ref):+.1f}% better than "
-            f"round robin's {ref:.2f} s), p99 {percentile(lat, 0.99):.1f} s, "
+            f"- {s.label}: mean e2e {mine:.2f} s ({_versus(mine / ref)} round robin's "
+            f"{ref:.2f} s), p99 {percentile(lat, 0.99):.1f} s, "
             f"{preempted} KV preemptions"
         )
     ratio = statistics.fmean(ratios)
@@ -236,7 +249,7 @@ def summarise(
     }
     head = (
         f"{len(e2e)} requests over {len(sims)} workloads: mean end-to-end latency "
-        f"{100 * (1 - ratio):+.1f}% better than round robin (score = 1 - ratio); "
+        f"{_versus(ratio)} round robin (score = 1 - ratio); "
         f"mean TTFT {metrics['mean_ttft_s']:.3f} s, mean TPOT {metrics['mean_tpot_s'] * 1000:.1f} ms."
     )
     if stats is not None:
@@ -245,3 +258,7 @@ def summarise(
             f"{stats.candidate_seconds:.2f} s in the program)"
         )
     return EvaluationResult(score=1 - ratio, metrics=metrics, feedback="\n".join([head, *lines]))
+
+
+def _versus(ratio: float) -> str:
+    return f"{abs(100 * (1 - ratio)):.1f}% {'better' if ratio <= 1 else 'worse'} than"

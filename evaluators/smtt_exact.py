@@ -46,7 +46,7 @@ class _Lawler:
         self.p = [p[j] for j in self.edd]
         self.d = [d[j] for j in self.edd]
         # value, and how it was reached: ("edd" | "spt" | delta position) for the sequence.
-        self.memo: dict[tuple[tuple[int, ...], int], tuple[int, object]] = {}
+        self.memo: dict[tuple[int, int, int, int], tuple[int, object]] = {}
 
     def value(self, jobs: tuple[int, ...], t: int) -> int:
         if not jobs:
@@ -55,7 +55,9 @@ class _Lawler:
         if len(jobs) == 1:
             j = jobs[0]
             return max(0, t + p[j] - d[j])
-        key = (jobs, t)
+        # Every job set of the decomposition is {EDD positions a..b with p below a bound};
+        # such sets are nested for fixed a, b, so (first, last, size) names one exactly.
+        key = (jobs[0], jobs[-1], len(jobs), t)
         hit = self.memo.get(key)
         if hit is not None:
             return hit[0]
@@ -65,42 +67,53 @@ class _Lawler:
 
     def _solve(self, jobs: tuple[int, ...], t: int) -> tuple[int, object]:
         p, d = self.p, self.d
-        # EDD minimises maximum lateness: if nobody is late in EDD, the optimum is 0.
+        m = len(jobs)
+        completion = [0] * m  # in EDD order from t; also C_k(delta) below
         c = t
         late = False
-        for j in jobs:
+        for i, j in enumerate(jobs):
             c += p[j]
+            completion[i] = c
             if c > d[j]:
                 late = True
-                break
+        # EDD minimises maximum lateness: if nobody is late in EDD, the optimum is 0.
         if not late:
             return 0, "edd"
-        # If everyone is late in SPT, tardiness = sum(C) - sum(d), which SPT minimises.
-        spt = sorted(jobs, key=lambda j: p[j])
-        c = t
-        sum_c = 0
-        all_late = True
-        for j in spt:
-            c += p[j]
-            sum_c += c
-            if c < d[j]:
-                all_late = False
-                break
-        if all_late:
-            return sum_c - sum(d[j] for j in jobs), "spt"
+        # A job on time even when last goes last: that delays nobody (EDD puts them at
+        # the end already, so they are a suffix).
+        end = c
+        cut = m
+        while cut > 1 and d[jobs[cut - 1]] >= end:
+            cut -= 1
+        if cut < m:
+            return self.value(jobs[:cut], t), ("trim", cut)
 
-        # Longest job; among ties the last in EDD order, so earlier ties precede it.
-        kk = 0
-        for i in range(1, len(jobs)):
-            if p[jobs[i]] >= p[jobs[kk]]:
+        kk = 0  # longest job; among ties the last in EDD order, so earlier ties precede it
+        shortest = 0
+        for i in range(1, m):
+            pi = p[jobs[i]]
+            if pi >= p[jobs[kk]]:
                 kk = i
+            if pi < p[jobs[shortest]]:
+                shortest = i
+        # Emmons: the earliest-due job, if no job is shorter, precedes every other job.
+        if p[jobs[0]] <= p[jobs[shortest]]:
+            first = jobs[0]
+            own = max(0, t + p[first] - d[first])
+            return own + self.value(jobs[1:], t + p[first]), "first"
+        # If everyone is late in SPT, tardiness = sum(C) - sum(d), which SPT minimises.
+        if t + p[jobs[shortest]] >= d[jobs[shortest]]:
+            c = t
+            sum_c = 0
+            for j in sorted(jobs, key=p.__getitem__):
+                c += p[j]
+                sum_c += c
+                if c < d[j]:
+                    break
+            else:
+                return sum_c - sum(d[j] for j in jobs), "spt"
+
         k = jobs[kk]
-        m = len(jobs)
-        completion = [0] * m  # C_k(delta): k runs right after positions 0..delta
-        c = t
-        for i in range(m):
-            c += p[jobs[i]]
-            completion[i] = c
         positions = [
             delta
             for delta in range(kk, m)
@@ -116,9 +129,20 @@ class _Lawler:
             ck = completion[delta]
             left = head + jobs[kk + 1 : delta + 1]
             cost = self.value(left, t) + max(0, ck - d[k])
+            # Both terms grow with delta (a larger left set, a later k): nothing after
+            # this position can beat the best any more.
             if best >= 0 and cost >= best:
-                continue  # the right part cannot make it cheaper
-            cost += self.value(jobs[delta + 1 :], ck)
+                break
+            right = jobs[delta + 1 :]
+            if best >= 0:
+                # Every job on the right finishes at least p_j after k does.
+                bound = cost
+                for j in right:
+                    if ck + p[j] > d[j]:
+                        bound += ck + p[j] - d[j]
+                if bound >= best:
+                    continue
+            cost += self.value(right, ck)
             if best < 0 or cost < best:
                 best, best_delta = cost, delta
         return best, best_delta
@@ -128,11 +152,16 @@ class _Lawler:
         if len(jobs) <= 1:
             return list(jobs)
         self.value(jobs, t)
-        how = self.memo[(jobs, t)][1]
+        how = self.memo[(jobs[0], jobs[-1], len(jobs), t)][1]
         if how == "edd":
             return list(jobs)
         if how == "spt":
             return sorted(jobs, key=lambda j: self.p[j])
+        if how == "first":
+            return [jobs[0], *self.sequence(jobs[1:], t + self.p[jobs[0]])]
+        if isinstance(how, tuple):
+            cut = how[1]
+            return self.sequence(jobs[:cut], t) + list(jobs[cut:])
         assert isinstance(how, int)
         kk = max(range(len(jobs)), key=lambda i: (self.p[jobs[i]], i))
         left = jobs[:kk] + jobs[kk + 1 : how + 1]

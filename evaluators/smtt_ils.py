@@ -9,6 +9,7 @@ recorded as best-known, not optimal.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 
@@ -90,19 +91,19 @@ def _descend(seq: IntArray, p: IntArray, d: IntArray, w: IntArray, rng: random.R
 
 
 def _atc(p: IntArray, d: IntArray, w: IntArray, k: float) -> IntArray:
-    n = len(p)
-    left = list(range(n))
+    ps, ds, ws = p.tolist(), d.tolist(), w.tolist()
+    left = list(range(len(ps)))
     t = 0
-    pbar = float(p.mean()) or 1.0
+    scale = k * (float(p.mean()) or 1.0)
     out = []
     while left:
         best = max(
             left,
-            key=lambda j: (w[j] / max(p[j], 1)) * np.exp(-max(0, d[j] - p[j] - t) / (k * pbar)),
+            key=lambda j: (ws[j] / max(ps[j], 1)) * math.exp(-max(0, ds[j] - ps[j] - t) / scale),
         )
         left.remove(best)
         out.append(best)
-        t += int(p[best])
+        t += ps[best]
     return np.asarray(out, dtype=np.int64)
 
 

@@ -60,9 +60,10 @@ def generate(n: int, tf: float, rdd: float, seed: int, *, weighted: bool = False
     rng = random.Random(seed)
     p = [rng.randint(1, 100) for _ in range(n)]
     total = sum(p)
-    low = max(0, math.floor(total * (1.0 - tf - rdd / 2.0)))
-    high = max(0, math.floor(total * (1.0 - tf + rdd / 2.0)))
-    d = [rng.randint(low, high) for _ in range(n)]
+    low = math.floor(total * (1.0 - tf - rdd / 2.0))
+    high = math.floor(total * (1.0 - tf + rdd / 2.0))
+    # Clip the drawn due date, not the range: with TF + RDD/2 > 1 some jobs are due at 0.
+    d = [max(0, rng.randint(low, high)) for _ in range(n)]
     w = [rng.randint(1, 10) for _ in range(n)] if weighted else [1] * n
     return Instance(tuple(p), tuple(d), tuple(w), class_name(tf, rdd))
 

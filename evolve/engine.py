@@ -101,7 +101,12 @@ class Engine:
         self.next_iteration = store.max_iteration(run.id) + 1
         self._unfinished = [p for p in stored if p.status in (Status.PENDING, Status.RUNNING)]
         self._workers = asyncio.Semaphore(config.workers)
+        # Proposals in flight, and proposed children waiting for a free worker. The loop
+        # keeps the first at K and the second at most W, so both stages stay busy while
+        # parents are still chosen from a fresh population.
         self._in_flight = 0
+        self._waiting = 0
+        self._wake = asyncio.Event()
         self._stop: str | None = None
         self._abandon = False
 
@@ -189,7 +194,7 @@ class Engine:
                 self._refresh_budgets()
                 if self._stop is None:
                     self._stop = self.budgets.check(self.state)
-                while self._stop is None and len(tasks) < self.config.concurrency:
+                while self._stop is None and self._has_room():
                     tasks.add(asyncio.create_task(self._iteration(self._start_iteration())))
                     self._stop = self.budgets.check(self.state)
                 if not tasks:
@@ -197,8 +202,14 @@ class Engine:
                 if self._abandon:
                     for task in tasks:
                         task.cancel()
-                done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
+                self._wake.clear()
+                waker = asyncio.create_task(self._wake.wait())
+                done, _ = await asyncio.wait(
+                    {*tasks, waker}, return_when=asyncio.FIRST_COMPLETED
+                )
+                waker.cancel()
+                for task in done - {waker}:
+                    tasks.discard(task)
                     if not task.cancelled() and task.exception() is not None:
                         raise task.exception()  # type: ignore[misc]
                 self._report()
@@ -208,12 +219,16 @@ class Engine:
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
 
+    def _has_room(self) -> bool:
+        return self._in_flight < self.config.concurrency and self._waiting < self.config.workers
+
     def _start_iteration(self) -> int:
         iteration = self.next_iteration
         self.next_iteration += 1
         self.state.iterations_started += 1
         # Reserve the evaluation now so K proposals in flight cannot overshoot the budget.
         self.state.evaluations += 1
+        self._in_flight += 1  # counted now so the loop sees it before the task runs
         return iteration
 
     async def _iteration(self, iteration: int) -> None:
@@ -240,11 +255,11 @@ class Engine:
             seed=rng.getrandbits(32),
             context=context,
         )
-        self._in_flight += 1
         try:
             proposal = await self.proposer.propose(request)
         finally:
             self._in_flight -= 1
+            self._wake.set()
         common = {
             "parent_id": parent.id,
             "other_parent_id": request.other_parent.id if request.other_parent else None,
@@ -280,11 +295,19 @@ class Engine:
         await self._evaluate(child)
 
     async def _evaluate(self, program: Program) -> Program:
-        async with self._workers:
+        self._waiting += 1
+        try:
+            await self._workers.acquire()
+        finally:
+            self._waiting -= 1
+            self._wake.set()
+        try:
             self.store.update_program(program.id, status=Status.RUNNING)
             outcome = await asyncio.to_thread(
                 evaluate_program, self.spec, self.verifier, self.sandbox, program.code
             )
+        finally:
+            self._workers.release()
         self._store_stages(program.id, outcome)
         done = self.store.update_program(
             program.id,

@@ -98,7 +98,9 @@ def _describe_failure(exc: SandboxError, where: str, fn: str) -> tuple[Status, s
     return Status.FAILED, f"sandbox failure {where}: {exc}"
 
 
-def _failed(status: Status, reason: str, stages: list[StageOutcome], started: float) -> ProgramOutcome:
+def _failed(
+    status: Status, reason: str, stages: list[StageOutcome], started: float
+) -> ProgramOutcome:
     return ProgramOutcome(
         status=status,
         score=None,
@@ -126,8 +128,9 @@ def evaluate_program(
     fn = spec.functions[0] if spec.functions else "the entry point"
     outcomes: list[StageOutcome] = []
     try:
-        session = sandbox.open({f"{spec.module}.py": code}, spec.module, spec.functions,
-                               spec.limits.to_limits())
+        session = sandbox.open(
+            {f"{spec.module}.py": code}, spec.module, spec.functions, spec.limits.to_limits()
+        )
     except SandboxUnavailable:
         raise
     except SandboxError as exc:
@@ -166,7 +169,9 @@ def _complete(
 ) -> ProgramOutcome:
     stage = steps[index][0]
     # The engine must see that a score came from a short stage, not the full train set.
-    metrics = {**result.metrics, "stage": float(index + 1), "stages": float(len(steps))}
+    metrics = dict(result.metrics)
+    if len(steps) > 1:
+        metrics.update(stage=float(index + 1), stages=float(len(steps)))
     reason = None
     feedback = result.feedback
     if below and index < len(steps) - 1:

@@ -187,12 +187,17 @@ def _sample_program(
 def sample_context(problem: ProblemSpec | None = None, *, minimal: bool = False) -> dict[str, Any]:
     """A realistic context for ``validate`` and ``render`` without a run.
 
-    With a problem, its statement and seed are used; otherwise an SMTT-like problem.
+    With a problem, its statement, seed and first baseline are used (the scores and
+    metrics stay sample values); otherwise an SMTT-like problem.
     ``minimal`` leaves inspirations, feedback and the failure empty (a second parent is
     kept: crossover is only ever chosen with one).
     """
     seed_code = problem.seed_path.read_text(encoding="utf-8") if problem else _SAMPLE_SEED
-    other_code = seed_code if problem else _SAMPLE_MDD
+    other_code = _SAMPLE_MDD
+    if problem is not None:
+        # A shipped baseline makes a realistic second program; the seed is the fallback.
+        baselines = problem.baseline_files()
+        other_code = baselines[0].read_text(encoding="utf-8") if baselines else seed_code
     feedback = (
         "" if minimal else "worst classes (mean gap): TF=0.6 RDD=0.2: 0.412; TF=0.8 RDD=0.2: 0.377"
     )

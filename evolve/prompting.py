@@ -56,6 +56,11 @@ HASH_CHARS = 12
 def template_name(name: str) -> str:
     """``diff`` and ``diff.j2`` both name the file ``diff.j2``."""
     name = name.strip().replace("\\", "/")
+    if not name or name.startswith("/") or ".." in name.split("/"):
+        raise TemplateError(
+            f"bad template name '{name}': use a name relative to a prompts folder, e.g. diff "
+            "or partials/_program.j2"
+        )
     return name if name.endswith(".j2") else f"{name}.j2"
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """Lifecycle of one program (one proposal)."""
 
     PENDING = "PENDING"  # stored, not yet evaluated
@@ -29,7 +29,7 @@ class Status(str, Enum):
         return self not in (Status.PENDING, Status.RUNNING)
 
 
-class RunStatus(str, Enum):
+class RunStatus(StrEnum):
     RUNNING = "RUNNING"
     FINISHED = "FINISHED"  # a budget or target stopped it cleanly
     INTERRUPTED = "INTERRUPTED"  # Ctrl-C; resumable

@@ -109,6 +109,9 @@ def enter(spec: dict[str, Any], channel: tuple[int, ...]) -> str:
     init = os.fork()
     if init:
         _detach_stdio(channel)
+        # SIGTERM from the host ends the jail and this process reaps its pid 1 itself:
+        # killed from outside instead, pid 1 would linger as a zombie of the machine's init.
+        signal.signal(signal.SIGTERM, lambda *_: os.kill(init, signal.SIGKILL))
         _, status = os.waitpid(init, 0)
         _exit_like(_exit_code(status))
     _die_with_parent()

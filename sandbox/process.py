@@ -69,8 +69,11 @@ def rlimits(limits: Limits, per_uid: bool) -> dict[str, list[int]]:
 
 
 class PipeTransport(Transport):
-    def __init__(self, proc: subprocess.Popen[bytes], req_w: int, resp_r: int, limits: Limits):
+    def __init__(
+        self, proc: subprocess.Popen[bytes], req_w: int, resp_r: int, limits: Limits, jailed: bool
+    ) -> None:
         super().__init__(limits)
+        self.jailed = jailed
         assert proc.stdout is not None and proc.stderr is not None
         self.proc, self.req_w, self.resp_r = proc, req_w, resp_r
         self.out_fd, self.err_fd = proc.stdout.fileno(), proc.stderr.fileno()
@@ -130,12 +133,29 @@ class PipeTransport(Transport):
                 if fd in self.tails:
                     self._collect(fd)
 
+    def wait_for_stderr(self, token: bytes, deadline: float) -> None:
+        while token not in self.stderr.data and self.err_fd in self.tails:
+            try:
+                events = self._poll(deadline)
+            except TransportTimeout:
+                return
+            for fd, _ in events:
+                if fd in self.tails:
+                    self._collect(fd)
+
     def drain(self) -> None:
         for fd in list(self.tails):
             for _ in range(64):  # bounded: a live candidate may keep printing
                 if fd not in self.tails or not select.select([fd], [], [], 0)[0]:
                     break
                 self._collect(fd)
+
+    def _end_jail(self) -> int | None:
+        try:
+            self.proc.send_signal(signal.SIGTERM)
+            return self.proc.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            return None
 
     def kill(self, grace: float = 0.0) -> int | None:
         if self.exit_code is None:
@@ -145,6 +165,8 @@ class PipeTransport(Transport):
                     code = self.proc.wait(timeout=grace)
                 except subprocess.TimeoutExpired:
                     pass
+            if self.jailed and code is None:
+                code = self._end_jail()
             try:  # the group may outlive its leader: always sweep it
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -263,7 +285,7 @@ class ProcessSandbox:
         finally:
             os.close(req_r)
             os.close(resp_w)
-        transport = PipeTransport(proc, req_w, resp_r, limits)
+        transport = PipeTransport(proc, req_w, resp_r, limits, self.jail)
         return ProcessSession(transport, limits, workspace, self.isolation)
 
 

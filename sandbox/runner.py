@@ -103,6 +103,11 @@ def serve(chan: Channel, functions: dict[str, Callable[..., Any]], workdir: str)
         if op == "ping":
             chan.send({"ok": None})
             continue
+        if op == "mark":  # lets the host know when it has all output printed so far
+            flush_output()
+            os.write(2, str(request["token"]).encode())
+            chan.send({"ok": None})
+            continue
         fn = functions.get(request.get("fn", ""))
         if fn is None:
             message = f"{request.get('fn')!r} is not one of the callable functions"
@@ -114,8 +119,9 @@ def serve(chan: Channel, functions: dict[str, Callable[..., Any]], workdir: str)
             if op == "call":
                 reply = {"ok": fn(*request["args"])}
             else:
-                results = []
-                for index, args in enumerate(request["calls"]):
+                results: list[Any] = []
+                for args in request["calls"]:
+                    index = len(results)
                     results.append(fn(*args))
                 reply = {"ok": results}
         except BaseException as exc:  # SystemExit and friends are candidate errors too

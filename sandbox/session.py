@@ -8,6 +8,7 @@ trips measured when the session opens; nothing the candidate reports is trusted.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from abc import ABC, abstractmethod
@@ -50,6 +51,12 @@ class OutputTail:
         if len(self.data) > self.limit:
             del self.data[: len(self.data) - self.limit]
 
+    def remove(self, token: bytes) -> None:
+        at = self.data.rfind(token)
+        if at >= 0:
+            del self.data[at : at + len(token)]
+            self.total -= len(token)
+
     @property
     def truncated(self) -> bool:
         return self.total > len(self.data)
@@ -72,6 +79,10 @@ class Transport(ABC):
     @abstractmethod
     def read(self, deadline: float) -> bytes:
         """Return some channel bytes (never empty); raise TransportTimeout or TransportClosed."""
+
+    @abstractmethod
+    def wait_for_stderr(self, token: bytes, deadline: float) -> None:
+        """Collect output until ``token`` has arrived on stderr or the deadline passes."""
 
     @abstractmethod
     def drain(self) -> None:
@@ -153,11 +164,23 @@ class RpcSession:
         return result
 
     def output(self) -> CandidateOutput:
+        if self._ended is None:
+            self._sync_output()
         self.transport.drain()
         out, err = self.transport.stdout, self.transport.stderr
         return CandidateOutput(out.text(), err.text(), out.truncated or err.truncated)
 
     # -- internals --------------------------------------------------------------------
+    def _sync_output(self) -> None:
+        """Output travels apart from replies (and in Docker through extra hops), so a reply
+        can overtake what was printed before it; a marker on stderr says "all is here"."""
+        token = f"\n<evolve-sync-{os.urandom(8).hex()}>".encode()
+        timed = self.last_call_seconds
+        self._round_trip({"op": "mark", "token": token.decode()}, None, "output")
+        self.last_call_seconds = timed
+        self.transport.wait_for_stderr(token, time.monotonic() + 2.0)
+        self.transport.stderr.remove(token)
+
     def _round_trip(self, message: dict[str, Any], timeout: float | None, what: str) -> Any:
         if self._ended is not None:
             raise type(self._ended)(f"the session already ended: {self._ended}")

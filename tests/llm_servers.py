@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -48,6 +49,13 @@ class Seen:
     at: float = field(default_factory=time.monotonic)
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up (its deadline fired, its loop closed) is expected here.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class ScriptedLLMServer:
     """A threaded HTTP server on 127.0.0.1 with an ephemeral port.
 
@@ -69,7 +77,7 @@ class ScriptedLLMServer:
         self.max_in_flight = 0
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -233,9 +241,12 @@ FAKE_KEYS = {"OPENAI_API_KEY": "sk-test-loopback", "ANTHROPIC_API_KEY": "sk-ant-
 
 
 @pytest.fixture
-def offline_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def offline_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Fake keys, no proxy or base-URL variables that could send a client elsewhere, litellm
-    on its bundled price map, and every non-loopback connection refused."""
+    on its bundled price map, and every non-loopback connection refused.
+
+    Yields the list of refused attempts; the test fails if any is left in it at the end
+    (an SDK that quietly swallowed a refused request would otherwise go unnoticed)."""
     for var in (
         "HTTP_PROXY",
         "HTTPS_PROXY",
@@ -251,19 +262,23 @@ def offline_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for var, value in FAKE_KEYS.items():
         monkeypatch.setenv(var, value)
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    with no_network():
-        yield
+    with no_network() as refused:
+        yield refused
+    assert not refused, f"the test tried to reach the network: {refused}"
 
 
 @contextlib.contextmanager
-def no_network() -> Iterator[None]:
-    """Refuse name lookups and connections to anything but loopback, for the block."""
+def no_network() -> Iterator[list[str]]:
+    """Refuse name lookups and connections to anything but loopback, for the block;
+    yields the list of what was refused."""
+    refused: list[str] = []
     real_connect = socket.socket.connect
     real_connect_ex = socket.socket.connect_ex
     real_getaddrinfo = socket.getaddrinfo
 
     def _check(address: Any) -> None:
         if isinstance(address, tuple) and not _is_loopback(address[0]):
+            refused.append(f"connect {address!r}")
             raise ConnectionRefusedError(f"test tried to reach {address!r}: network is off")
 
     def connect(self: socket.socket, address: Any) -> None:
@@ -276,14 +291,15 @@ def no_network() -> Iterator[None]:
 
     def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
         if host is not None and not _is_loopback(host):
+            refused.append(f"resolve {host!r}")
             raise socket.gaierror(f"test tried to resolve {host!r}: network is off")
         return real_getaddrinfo(host, *args, **kwargs)
 
-    socket.socket.connect = connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
+    socket.socket.connect = connect  # type: ignore[method-assign,assignment]
+    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign,assignment]
     socket.getaddrinfo = getaddrinfo
     try:
-        yield
+        yield refused
     finally:
         socket.socket.connect = real_connect  # type: ignore[method-assign]
         socket.socket.connect_ex = real_connect_ex  # type: ignore[method-assign]

@@ -102,22 +102,23 @@ def test_edit_refuses_the_builtin_folder_and_unknown_names(tmp_path: Path) -> No
 
 def test_render_prints_system_and_user_messages() -> None:
     result = _run("render", "diff", "--problem", str(ph.FIXTURE))
-    assert result.exit_code == 0, result.output
-    assert result.output.startswith("===== system (system.j2")
-    assert "===== user (diff.j2, prompt hash " in result.output
-    assert "# Problem: tinysmtt" in result.output and "<<<<<<< SEARCH" in result.output
-    as_json = json.loads(_run("render", "fix", "--problem", str(ph.FIXTURE), "--json").output)
+    assert result.exit_code == 0, result.stdout
+    assert result.stdout.startswith("===== system (system.j2")
+    assert "sample context" in result.stderr and "sample context" not in result.stdout
+    assert "===== user (diff.j2, prompt hash " in result.stdout
+    assert "# Problem: tinysmtt" in result.stdout and "<<<<<<< SEARCH" in result.stdout
+    as_json = json.loads(_run("render", "fix", "--problem", str(ph.FIXTURE), "--json").stdout)
     assert as_json["template"] == "fix.j2"
     assert as_json["template_hash"] == PromptLibrary().template_hash("system", "fix")
     assert [m["role"] for m in as_json["messages"]] == ["system", "user"]
     partial = _run("render", "partials/_problem.j2", "--problem", str(ph.FIXTURE))
-    assert partial.output.startswith("# Problem: tinysmtt\n")
+    assert partial.stdout.startswith("# Problem: tinysmtt\n")
 
 
 def test_render_uses_prompts_dir(tmp_path: Path) -> None:
     (tmp_path / "rewrite.j2").write_text("Rewrite {{ parent.id }} of {{ problem.name }}.\n")
     result = _run("render", "rewrite", "--problem", str(ph.FIXTURE), "--prompts", str(tmp_path))
-    assert result.output.endswith("Rewrite 7 of tinysmtt.\n")
+    assert result.stdout.endswith("Rewrite 7 of tinysmtt.\n")
 
 
 @pytest.fixture

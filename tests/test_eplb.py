@@ -1,21 +1,20 @@
-"""EPLB problem: workload, validation, balance arithmetic, and the verifier through a real
-process sandbox (invalid answers, a candidate hunting for the next window, baselines)."""
+"""EPLB problem, host side: workload, validation, balance arithmetic, problem folder.
+
+Everything that runs a candidate is in test_eplb_sandbox.py."""
 
 from __future__ import annotations
 
 import json
 import math
-import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from evaluators.base import EvaluationResult, Stage
 from evaluators.eplb import ExpertLoadBalancing, InstanceFileError
 from evaluators.eplb_scoring import (
+    Balance,
     InvalidPlacement,
     measure,
     replica_counts,
@@ -25,7 +24,6 @@ from evaluators.eplb_scoring import (
 from evaluators.eplb_workload import Topology, Workload, all_windows, stream_windows
 from evaluators.problem import load_problem_dir, load_verifier
 from evolve.errors import ProblemError
-from sandbox.base import CandidateError, CandidateTimeout, Limits, Sandbox, Session
 
 PROBLEM = Path(__file__).resolve().parent.parent / "problems" / "eplb"
 TINY = Topology(num_layers=1, num_experts=4, num_groups=2, num_nodes=2, num_gpus=2,
@@ -174,9 +172,14 @@ def test_bad_params_name_the_problem() -> None:
 def test_instance_file_errors_are_one_line(tmp_path: Path) -> None:
     verifier = ExpertLoadBalancing({}, PROBLEM)
     bad = tmp_path / "bad.json"
-    for text, message in [("{", "not valid JSON"), ("[1]", "expected an object"),
+    for text, message in [("{", "not valid JSON"), ("3", "expected an object"),
                           (json.dumps({"loads": [[[1.0] * 4]]}), "has shape"),
-                          (json.dumps({"workload": {"windows": 1}}), "windows must be")]:
+                          (json.dumps({"workload": {"windows": 1}}), "windows must be"),
+                          (json.dumps({"topology": {"gpus": 3}}), r"unknown topology keys \['gpus'\]"),
+                          (json.dumps([{"seed": 1}, {"sead": 1}]),
+                           r"instance 1: unknown instance keys \['sead'\]"),
+                          ("[]", "list of instances is empty"),
+                          ("[1]", 'instance 0: expected an object with "loads" or "seed"')]:
         bad.write_text(text)
         with pytest.raises(InstanceFileError, match=message):
             verifier.evaluate_file(None, bad)  # type: ignore[arg-type]
@@ -185,195 +188,4 @@ def test_instance_file_errors_are_one_line(tmp_path: Path) -> None:
 
 
 def test_pooled_ratio_is_not_nan_for_empty_balance() -> None:
-    from evaluators.eplb_scoring import Balance
-
     assert Balance().gpu_balancedness == 1.0 and not math.isnan(Balance().cross_node_share)
-
-
-# -- through a real process sandbox -------------------------------------------------------
-
-SEED_SOURCE = (PROBLEM / "seed.py").read_text()
-BASELINES = PROBLEM / "baselines"
-QUICK_LIMITS = Limits(call_timeout=10.0)
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    from sandbox.select import make_sandbox
-
-    box = make_sandbox("process", warn=lambda _message: None)
-    try:
-        yield box
-    finally:
-        box.close()
-
-
-@pytest.fixture(scope="module")
-def verifier() -> ExpertLoadBalancing:
-    spec = load_problem_dir(PROBLEM, "builtin")
-    loaded = load_verifier(spec)
-    assert isinstance(loaded, ExpertLoadBalancing)
-    return loaded
-
-
-def _open(box: Sandbox, source: str, *, extra: dict[str, str] | None = None,
-          functions: tuple[str, ...] = ("rebalance_experts",),
-          limits: Limits = QUICK_LIMITS) -> Session:
-    files = {"candidate.py": source, **(extra or {})}
-    return box.open(files, "candidate", list(functions), limits)
-
-
-def _wrapped(body: str) -> str:
-    """The seed, with its answer passed through ``body`` (which sees p, c and args)."""
-    return SEED_SOURCE + (
-        "\n_honest = rebalance_experts\n\n"
-        "def rebalance_experts(*args):\n"
-        "    p, c = _honest(*args)\n"
-        + "".join(f"    {line}\n" for line in body.splitlines())
-    )
-
-
-@pytest.mark.parametrize(("body", "message"), [
-    ("return p.astype(float), c", "window 0: phy2log must have an integer dtype, got float64"),
-    ("return p.tolist(), c", "window 0: phy2log must be a numpy integer array, got list"),
-    ("return p", r"window 0: rebalance_experts must return \(phy2log, logcnt\), got a ndarray"),
-    ("return 'placement'", "got a str"),
-    ("return p[:, :-1], c", "phy2log has 287 slots per layer, but num_replicas is 288"),
-    ("p[7, 3] = 256\nreturn p, c", "window 0: layer 7: slot 3 holds expert 256, outside 0..255"),
-    ("p[9][p[9] == 5] = 6\nc[9, 6] += c[9, 5]\nc[9, 5] = 0\nreturn p, c",
-     "window 0: layer 9: expert 5 has no replica"),
-    ("c[4, 0] += 1\nreturn p, c", r"window 0: layer 4: logcnt\[0\] = \d+ but phy2log holds"),
-    ("return p, c[:, :255]", r"logcnt has shape \(58, 255\), expected \(58, 256\)"),
-])
-def test_invalid_answers_through_the_sandbox(sandbox: Sandbox, verifier: ExpertLoadBalancing,
-                                             body: str, message: str) -> None:
-    with _open(sandbox, _wrapped(body)) as session:
-        result = verifier.evaluate(session, Stage("one", 1))
-    assert not result.valid and result.score == float("-inf")
-    assert re.search(message, result.feedback), result.feedback
-
-
-def test_a_later_window_is_validated_too(sandbox: Sandbox,
-                                         verifier: ExpertLoadBalancing) -> None:
-    source = _wrapped("CALLS.append(1)\nif len(CALLS) == 3:\n    c[0, 0] = 0\nreturn p, c")
-    with _open(sandbox, source + "\nCALLS: list[int] = []\n") as session:
-        result = verifier.evaluate(session, Stage("quick", 5))
-    assert not result.valid
-    assert result.feedback.startswith("window 2: layer 0: logcnt[0] = 0"), result.feedback
-
-
-def test_candidate_exception_and_timeout_propagate(sandbox: Sandbox,
-                                                    verifier: ExpertLoadBalancing) -> None:
-    with _open(sandbox, _wrapped("raise RuntimeError('no placement today')")) as session, \
-            pytest.raises(CandidateError, match="RuntimeError: no placement today"):
-        verifier.evaluate(session, Stage("one", 1))
-    slow = _wrapped("import time\ntime.sleep(30)\nreturn p, c")
-    with _open(sandbox, slow, limits=Limits(call_timeout=1.0)) as session, \
-            pytest.raises(CandidateTimeout):
-        verifier.evaluate(session, Stage("one", 1))
-
-
-def _spy(box: Sandbox, verifier: ExpertLoadBalancing, project: str,
-         leaked: dict[str, str]) -> tuple[EvaluationResult, dict[str, Any]]:
-    spy = (Path(__file__).parent / "eplb_spy_candidate.py").read_text()
-    files = {"greedy.py": SEED_SOURCE, **leaked}
-    with _open(box, spy.replace("@PROJECT@", project), extra=files,
-               functions=("rebalance_experts", "spy_report")) as session:
-        result = verifier.evaluate(session, Stage("quick", 4))
-        report = session.call("spy_report")
-    assert isinstance(report, dict)
-    return result, report
-
-
-def test_candidate_hunting_the_next_window_gets_nothing(
-        sandbox: Sandbox, verifier: ExpertLoadBalancing) -> None:
-    project = str(PROBLEM.parent.parent)
-    cheat, report = _spy(sandbox, verifier, project, {})
-    with _open(sandbox, SEED_SOURCE) as session:
-        honest = verifier.evaluate(session, Stage("quick", 4))
-    trace = all_windows(verifier.topology, verifier.workload, verifier.train_seed)
-    prints = [[float(w.sum())] + [float(x) for x in w.ravel()[:6]] for w in trace]
-    assert report["stolen"] == [], report["probes"]
-    for call, seen in enumerate(report["seen"]):
-        # The scanner works: it finds the window it was given...
-        assert prints[call] in seen
-        # ...and nothing of any window after it.
-        assert not [p for p in prints[call + 1:] if p in seen], f"call {call} saw the future"
-    for path in (f"{project}/problems/eplb/problem.yaml",
-                 f"{project}/evaluators/eplb_workload.py"):
-        assert report["probes"][path].startswith("denied"), (path, report["probes"][path])
-    for path, outcome in report["probes"].items():
-        if path.endswith(("/mem", "/environ", "/maps")):
-            assert outcome.startswith("denied"), (path, outcome)
-    assert cheat.valid and honest.valid
-    assert cheat.metrics["gpu_balancedness"] == honest.metrics["gpu_balancedness"]
-
-
-def test_the_spy_would_win_if_the_seed_leaked(sandbox: Sandbox,
-                                              verifier: ExpertLoadBalancing) -> None:
-    """Control for the test above: hand the spy the files it looks for and it wins, so
-    "gets nothing" there means the sandbox hid them, not that the spy is broken."""
-    root = PROBLEM.parent.parent
-    leaked = {name: (root / name).read_text() for name in
-              ("problems/eplb/problem.yaml", "evaluators/eplb_workload.py")}
-    cheat, report = _spy(sandbox, verifier, ".", {**leaked, "evaluators/__init__.py": ""})
-    with _open(sandbox, SEED_SOURCE) as session:
-        honest = verifier.evaluate(session, Stage("quick", 4))
-    assert report["stolen"] == ["seed from problem.yaml"] * 4
-    assert cheat.metrics["gpu_balancedness"] > honest.metrics["gpu_balancedness"] + 0.02
-
-
-def _run(box: Sandbox, verifier: ExpertLoadBalancing, path: Path,
-         stage: Stage | None = None) -> EvaluationResult:
-    with _open(box, path.read_text()) as session:
-        return verifier.evaluate(session, stage or Stage("full"))
-
-
-def test_baselines_are_valid_calibrated_and_deterministic(
-        sandbox: Sandbox, verifier: ExpertLoadBalancing) -> None:
-    results = {path.stem: _run(sandbox, verifier, path) for path in BASELINES.glob("*.py")}
-    assert all(r.valid for r in results.values()), {k: r.feedback for k, r in results.items()}
-    deepseek = results["deepseek"].metrics
-    # The issue's calibration: DeepSeek's EPLB near 0.68 (GPU) and 0.2 (expert slots).
-    assert deepseek["gpu_balancedness"] == pytest.approx(0.68, abs=0.01)
-    assert deepseek["slot_balancedness"] == pytest.approx(0.20, abs=0.01)
-    # Hierarchical placement keeps every group on one node; round robin scatters them.
-    assert deepseek["cross_node_share"] == 0.0
-    assert results["round_robin"].metrics["cross_node_share"] > 0.3
-    assert results["round_robin"].metrics["gpu_balancedness"] < deepseek["gpu_balancedness"]
-    for name, first in results.items():
-        again = _run(sandbox, verifier, BASELINES / f"{name}.py").metrics
-        for key in ("gpu_balancedness", "slot_balancedness", "cross_node_share"):
-            assert again[key] == first.metrics[key], (name, key)
-        penalty = runtime_penalty(first.metrics["runtime_ms"] / 1000, 0.020, 0.05)
-        assert first.score == pytest.approx(first.metrics["gpu_balancedness"] - penalty)
-    other_seed = ExpertLoadBalancing({"train_seed": 7, "test_seed": 8}, PROBLEM)
-    moved = _run(sandbox, other_seed, BASELINES / "greedy.py").metrics["gpu_balancedness"]
-    assert moved != results["greedy"].metrics["gpu_balancedness"]
-
-
-def test_held_out_set_and_variants(sandbox: Sandbox, verifier: ExpertLoadBalancing) -> None:
-    with _open(sandbox, SEED_SOURCE) as session:
-        train = verifier.evaluate(session, Stage("full"))
-        test = verifier.evaluate_test(session)
-    assert test.valid
-    assert test.metrics["gpu_balancedness"] != train.metrics["gpu_balancedness"]
-    easy = test.metrics["gpu_balancedness_sigma_0.8"]
-    hard = test.metrics["gpu_balancedness_sigma_1.2"]
-    assert easy > test.metrics["gpu_balancedness"] > hard
-
-
-def test_user_instance_file(sandbox: Sandbox, verifier: ExpertLoadBalancing,
-                            tmp_path: Path) -> None:
-    # Two windows of two layers, four experts: the second window is what gets scored.
-    path = tmp_path / "loads.json"
-    path.write_text(json.dumps({
-        "topology": {"num_layers": 2, "num_experts": 4, "num_groups": 2, "num_nodes": 2,
-                     "num_gpus": 2, "num_replicas": 6},
-        "loads": [[[60, 30, 20, 10], [10, 10, 10, 10]], [[60, 30, 20, 10], [10, 10, 10, 10]]],
-    }))
-    with _open(sandbox, SEED_SOURCE) as session:
-        result = verifier.evaluate_file(session, path)
-    assert result.valid and result.metrics["windows"] == 1.0
-    # Greedy puts 30+30+10 on one GPU and 30+10+10... or better; never worse than 60/70.
-    assert result.metrics["gpu_balancedness"] >= 80 / 90 - 1e-9

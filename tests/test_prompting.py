@@ -171,6 +171,9 @@ def test_missing_template_is_named_with_where_it_was_looked_for(tmp_path: Path) 
         library.template_hash("fix")
     with pytest.raises(TemplateError, match="no template for mutation kind 'mutate'"):
         library.render_messages("mutate", ph.full_context())
+    for bad in ("../pyproject", "/etc/passwd", ""):
+        with pytest.raises(TemplateError, match="bad template name"):
+            library.source(bad)
 
 
 def test_missing_override_folder_is_an_error(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from sandbox.base import (
 )
 from tests.sandbox_support import labelled_containers, leftover_processes, open_backend, processes
 
-HOSTILE = '''
+HOSTILE = """
 import os, socket, sys, time
 
 def spin():
@@ -115,7 +115,7 @@ def fake_clock(seconds):
 
 def ping():
     return "pong"
-'''
+"""
 NAMES = [
     "spin", "allocate", "fork_many", "background", "connect", "read", "listdir",
     "environment", "fill_disk", "shout", "die", "forge", "fake_clock", "ping",
@@ -214,14 +214,10 @@ def test_database_project_and_home_are_unreadable(session: Session, tmp_path: Pa
     db.chmod(0o644)
     project_file = Path(__file__).resolve().parents[1] / "pyproject.toml"
     for path in (db, project_file):
-        assert session.call("read", str(path)).startswith(
-            ("FileNotFoundError", "PermissionError")
-        )
+        assert session.call("read", str(path)).startswith(("FileNotFoundError", "PermissionError"))
     home_files = [p for p in Path.home().iterdir() if p.is_file()][:5]
     for path in home_files:
-        assert session.call("read", str(path)).startswith(
-            ("FileNotFoundError", "PermissionError")
-        )
+        assert session.call("read", str(path)).startswith(("FileNotFoundError", "PermissionError"))
     home = session.call("listdir", str(Path.home()))
     if isinstance(home, list):  # the jail may show the Python install it runs from, no more
         allowed = {p.relative_to(Path.home()).parts[0] for p in python_dirs_under_home()}

@@ -180,6 +180,11 @@ def render(
     if run_id is None and program_id is None:
         spec = _problem(problem) if problem else None
         context = sample_context(spec)
+        click.echo(
+            "(sample context: scores, metrics and feedback are made up; pass --run R or "
+            "--program ID for a stored one)",
+            err=True,
+        )
     else:
         from evolve.cli.common import open_store
 
@@ -203,7 +208,7 @@ def render(
         for message in rendered.messages:
             label = "system.j2" if message["role"] == "system" else rendered.template
             click.echo(f"===== {message['role']} ({label}, prompt hash {rendered.template_hash})")
-            click.echo(message["content"], nl=False)
+            click.echo(message["content"], nl=not message["content"].endswith("\n"))
         return
     text = library.render(name, context)
     click.echo(json.dumps({"template": name, "text": text}) if as_json else text, nl=as_json)

@@ -6,6 +6,7 @@ system role; the reply's text blocks are joined. SDK retries are off, as for Ope
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import time
@@ -43,9 +44,13 @@ class AnthropicProvider:
         self._base_url = base_url
         self._prices = prices or PriceTable()
         self._client: AsyncAnthropic | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def _sdk(self) -> AsyncAnthropic:
-        if self._client is None:
+        # A client's connection pool belongs to one event loop: a new loop needs a new client.
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            self._loop = loop
             from anthropic import AsyncAnthropic
 
             self._client = AsyncAnthropic(

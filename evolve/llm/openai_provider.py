@@ -7,6 +7,7 @@ The SDK is imported inside the methods so that importing ``evolve`` stays fast a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import TYPE_CHECKING, Any
@@ -46,10 +47,13 @@ class OpenAIProvider:
         self._base_url = base_url
         self._prices = prices or PriceTable()
         self._client: AsyncOpenAI | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def _sdk(self) -> AsyncOpenAI:
-        # Built on first use so the client's connection pool belongs to the running loop.
-        if self._client is None:
+        # A client's connection pool belongs to one event loop: a new loop needs a new client.
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            self._loop = loop
             from openai import AsyncOpenAI
 
             self._client = AsyncOpenAI(

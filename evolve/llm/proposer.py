@@ -178,7 +178,7 @@ class LLMProposer:
                 on_attempt=on_attempt,
             )
         except CallError as exc:
-            self.ensemble.failed(name, str(exc))
+            self.ensemble.failed(name, f"{type(exc).__name__}: {exc}")
             raise ModelCallFailed(name, exc, call_ids[-1] if call_ids else None) from exc
         finally:
             if self._budget is not None and reservation is not None:

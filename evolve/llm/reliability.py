@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from evolve.errors import EvolveError
 from evolve.llm.base import (
     CallError,
     Completion,
@@ -145,7 +146,9 @@ class Reliable:
             raise DeadlineExceeded(
                 f"no answer from {self.model} within {allowed:.2f}s (hard deadline)"
             ) from exc
-        except CallError:
+        except EvolveError:
+            # Typed call errors go to the retry loop; other EvolveErrors (a replay that
+            # diverged) must stop the run, not count as a flaky endpoint.
             raise
         except Exception as exc:  # noqa: BLE001 - a provider bug must fail one call, not the run
             raise PermanentError(f"{type(exc).__name__}: {one_line(exc)}") from exc

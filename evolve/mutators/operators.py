@@ -160,8 +160,9 @@ def new_term(rng: random.Random, blocks: list[ast.expr], local: frozenset[str]) 
     item, like ``mean_p``, to a priority key changes nothing. Pairs mix an item value
     with anything, as in ``t + p[j]`` or ``p[j] / mean_p``.
     """
-    atoms = [b for b in blocks if isinstance(b, ast.Name | ast.Subscript | ast.Attribute | ast.Call)]
-    atoms = atoms or blocks
+    atoms: list[ast.expr] = [
+        b for b in blocks if isinstance(b, ast.Name | ast.Subscript | ast.Attribute | ast.Call)
+    ] or blocks
     if not atoms:
         return None
     items = [a for a in atoms if item_dependent(a, local)] or atoms

@@ -1,7 +1,7 @@
-"""Baseline: earliest due date first (EDD)."""
+"""Baseline: earliest due date first (EDD); ties keep index order, like the seed."""
 
 from __future__ import annotations
 
 
 def schedule(p: list[int], d: list[int], w: list[int]) -> list[int]:
-    return sorted(range(len(p)), key=lambda j: (d[j], p[j], j))
+    return sorted(range(len(p)), key=lambda j: d[j])
