@@ -57,7 +57,16 @@ def smtt_scoring() -> list[Row]:
 
 def smtt_eval_cli() -> list[Row]:
     """`evolve eval smtt` of the seed, process sandbox: a fresh interpreter, as a user runs it."""
-    cmd = [sys.executable, "-m", "evolve.cli.main", "eval", "smtt", "--sandbox", "process", "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "evolve.cli.main",
+        "eval",
+        "smtt",
+        "--sandbox",
+        "process",
+        "--json",
+    ]
     walls = []
     inner = []
     for _ in range(3):

@@ -100,7 +100,7 @@ def run_lockstep(
             message = f"{exc.exc_type}: {exc.exc_message}"
             if exc.traceback:
                 message += "\n" + exc.traceback.strip()
-            raise InvalidAnswer(_blame(sims, owners, exc.index, message)) from exc
+            raise InvalidAnswer(_blame(sims, owners, exc.index, message, fn, round_trips)) from exc
         except CandidateTimeout as exc:
             where = f"{len(owners)} simulations at step {round_trips}"
             raise InvalidAnswer(f"{fn}() timed out ({where}): {exc}", timed_out=True) from exc
@@ -123,10 +123,14 @@ def _blame(
     owners: list[tuple[int, int, int]],
     index: int | None,
     message: str,
+    fn: str,
+    step: int,
 ) -> str:
     if index is not None:
         for k, first, count in owners:
             if first <= index < first + count:
                 sim = sims[k]
-                return f"simulation {sim.label}, {sim.where(index - first)}: raised {message}"
-    return f"raised {message}"
+                return (
+                    f"simulation {sim.label}, {sim.where(index - first)}: {fn}() raised {message}"
+                )
+    return f"{fn}() failed at lockstep step {step} ({len(owners)} simulations): {message}"

@@ -203,15 +203,15 @@ class Engine:
                     for task in tasks:
                         task.cancel()
                 self._wake.clear()
-                waker = asyncio.create_task(self._wake.wait())
-                done, _ = await asyncio.wait(
-                    {*tasks, waker}, return_when=asyncio.FIRST_COMPLETED
-                )
+                waker: asyncio.Task[object] = asyncio.create_task(self._wake.wait())
+                watched: set[asyncio.Task[object]] = {*tasks, waker}
+                done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
                 waker.cancel()
-                for task in done - {waker}:
-                    tasks.discard(task)
-                    if not task.cancelled() and task.exception() is not None:
-                        raise task.exception()  # type: ignore[misc]
+                for finished in done - {waker}:
+                    tasks.discard(finished)
+                    error = None if finished.cancelled() else finished.exception()
+                    if error is not None:
+                        raise error
                 self._report()
         finally:
             for task in tasks:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -118,7 +119,9 @@ def test_resolve_computes_once_then_reads_the_cache(private_cache: Path) -> None
 def test_resolve_uses_opt_from_the_file_and_the_shipped_table(tmp_path: Path) -> None:
     inst = generate(10, 0.6, 0.2, seed=1)
     shipped = tmp_path / "refs.json"
-    shipped.write_text(json.dumps({inst.key: {"value": 123.0, "optimal": True, "method": "lawler"}}))
+    shipped.write_text(
+        json.dumps({inst.key: {"value": 123.0, "optimal": True, "method": "lawler"}})
+    )
     assert resolve([inst], shipped, progress=_no_progress)[0].value == 123.0
     given = Instance(inst.p, inst.d, inst.w, "mine", opt=77.0)
     assert resolve([given], shipped, progress=_no_progress)[0] == Reference(77.0, False, "file")
@@ -141,7 +144,9 @@ def test_builtin_problems_ship_every_reference() -> None:
 
 def test_load_instances_file_and_its_errors(tmp_path: Path) -> None:
     good = tmp_path / "good.json"
-    good.write_text(json.dumps([{"p": [1, 2], "d": [1, 1], "opt": 2}, {"p": [3], "d": [0], "class": "x"}]))
+    good.write_text(
+        json.dumps([{"p": [1, 2], "d": [1, 1], "opt": 2}, {"p": [3], "d": [0], "class": "x"}])
+    )
     insts = load_instances(good, weighted=False)
     assert insts[0].opt == 2.0 and insts[1].cls == "x" and insts[0].w == (1, 1)
     cases = {
@@ -157,7 +162,7 @@ def test_load_instances_file_and_its_errors(tmp_path: Path) -> None:
     for text, message in cases.items():
         bad = tmp_path / "bad.json"
         bad.write_text(text)
-        with pytest.raises(ProblemError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
+        with pytest.raises(ProblemError, match=re.escape(message)):
             load_instances(bad, weighted=False)
     with pytest.raises(ProblemError, match="cannot read"):
         load_instances(tmp_path / "absent.json", weighted=False)

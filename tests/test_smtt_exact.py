@@ -52,7 +52,9 @@ def test_lawler_matches_dp_on_generated_instances() -> None:
     rng = random.Random(5)
     for _ in range(25):
         n = rng.randint(9, 13)
-        inst = generate(n, rng.choice([0.2, 0.6, 1.0]), rng.choice([0.2, 0.6, 1.0]), rng.randrange(1 << 30))
+        inst = generate(
+            n, rng.choice([0.2, 0.6, 1.0]), rng.choice([0.2, 0.6, 1.0]), rng.randrange(1 << 30)
+        )
         value, order = solve_unweighted(inst.p, inst.d)
         assert total_tardiness(inst.p, inst.d, None, order) == value
         assert value == solve_weighted_dp(inst.p, inst.d, inst.w)[0]
@@ -91,7 +93,13 @@ def test_ils_is_never_below_and_usually_at_the_optimum() -> None:
     rng = random.Random(9)
     hits = 0
     for _ in range(8):
-        inst = generate(12, rng.choice([0.4, 0.6, 0.8]), rng.choice([0.2, 0.6]), rng.randrange(1 << 30), weighted=True)
+        inst = generate(
+            12,
+            rng.choice([0.4, 0.6, 0.8]),
+            rng.choice([0.2, 0.6]),
+            rng.randrange(1 << 30),
+            weighted=True,
+        )
         opt, _ = solve_weighted_dp(inst.p, inst.d, inst.w)
         found, order = best_known(inst.p, inst.d, inst.w, iterations=20, seed=1)
         assert total_tardiness(inst.p, inst.d, inst.w, order) == found

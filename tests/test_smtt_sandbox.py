@@ -74,7 +74,9 @@ def test_an_exception_names_the_instance_and_keeps_the_traceback(
     smtt: tuple[ProblemSpec, TotalTardiness], sandbox: Sandbox
 ) -> None:
     spec, verifier = smtt
-    code = candidate("if len(p) == 20:\n    raise ValueError('too small')\nreturn list(range(len(p)))")
+    code = candidate(
+        "if len(p) == 20:\n    raise ValueError('too small')\nreturn list(range(len(p)))"
+    )
     outcome = evaluate_program(spec, verifier, sandbox, code)
     index = next(i for i, inst in enumerate(verifier.instances("train")) if inst.n == 20)
     assert outcome.status is Status.INVALID and outcome.reason is not None
@@ -82,7 +84,9 @@ def test_an_exception_names_the_instance_and_keeps_the_traceback(
     assert "line 3" in outcome.reason  # the candidate's own frame
 
 
-def test_a_slow_candidate_times_out(smtt: tuple[ProblemSpec, TotalTardiness], sandbox: Sandbox) -> None:
+def test_a_slow_candidate_times_out(
+    smtt: tuple[ProblemSpec, TotalTardiness], sandbox: Sandbox
+) -> None:
     spec, verifier = smtt
     quick = spec.model_copy(update={"limits": LimitsSpec(call_timeout=1.0)})
     outcome = evaluate_program(quick, verifier, sandbox, candidate("while True:\n    pass"))
@@ -154,7 +158,9 @@ def test_baselines_test_gaps_are_in_sane_bands(
 
 
 def test_eval_on_a_user_instance_file(
-    tmp_path: Path, smtt: tuple[ProblemSpec, TotalTardiness], sandbox: Sandbox,
+    tmp_path: Path,
+    smtt: tuple[ProblemSpec, TotalTardiness],
+    sandbox: Sandbox,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("EVOLVE_CACHE", str(tmp_path / "cache"))
@@ -176,7 +182,9 @@ def test_cli_eval_json_and_table(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert set(data) == {"status", "score", "metrics", "feedback", "seconds"}
-    assert data["status"] == "COMPLETE" and data["score"] == pytest.approx(-data["metrics"]["gap_mean"])
+    assert data["status"] == "COMPLETE" and data["score"] == pytest.approx(
+        -data["metrics"]["gap_mean"]
+    )
     assert data["metrics"]["instances"] == 75.0
 
     table = runner.invoke(cli, ["eval", "smtt", "--sandbox", "process", "--split", "test"])
@@ -190,6 +198,13 @@ def test_cli_eval_json_and_table(tmp_path: Path) -> None:
     assert json.loads(invalid.output)["status"] == "INVALID"
     assert "job 0 appears twice" in json.loads(invalid.output)["feedback"]
 
+    broken = tmp_path / "broken.json"
+    broken.write_text('[{"p": [1, 2], "d": [3]}]')
+    refused = runner.invoke(
+        cli, ["eval", "smtt", "--instances", str(broken), "--sandbox", "process"]
+    )
+    assert refused.exit_code != 0 and "'d' has 1 entries, 'p' has 2" in str(refused.exception)
+
     unknown = runner.invoke(cli, ["eval", "no-such-problem"])
     assert unknown.exit_code != 0 and "unknown problem 'no-such-problem'" in str(unknown.exception)
 
@@ -198,7 +213,9 @@ def test_smtwt_seed_and_atc(sandbox: Sandbox) -> None:
     spec = find_problem("smtwt")
     verifier = load_verifier(spec)
     seed = evaluate_program(spec, verifier, sandbox, spec.seed_path.read_text(), split="train")
-    atc = evaluate_program(spec, verifier, sandbox, (spec.dir / "baselines/atc.py").read_text(), split="train")
+    atc = evaluate_program(
+        spec, verifier, sandbox, (spec.dir / "baselines/atc.py").read_text(), split="train"
+    )
     assert seed.status is Status.COMPLETE and atc.status is Status.COMPLETE
     assert seed.score is not None and atc.score is not None and atc.score > seed.score
     assert "best-known" in atc.feedback

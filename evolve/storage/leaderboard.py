@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Float, and_, case, func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from evolve.errors import NotFoundError, StorageError
@@ -225,18 +225,3 @@ def metric_exists(store: Store, name: str, problem: str | None) -> bool:
     with _reading(store) as s:
         return s.scalars(stmt.limit(1)).first() is not None
 
-
-__all__ = [
-    "Entry",
-    "LeaderboardQuery",
-    "ancestry",
-    "and_",
-    "champion_chain",
-    "cumulative_cost",
-    "leaderboard",
-    "llm_call",
-    "metric_exists",
-    "problem_source",
-    "problems_of",
-    "Float",
-]
