@@ -68,7 +68,13 @@ def rows() -> list[tuple[str, str, str]]:
     ]
     wall, result = _cli_eval()
     out.append(("routing: evolve eval llm_routing, seed, process, wall", f"{wall:.2f} s", "-"))
-    out.append(("routing:   of which evaluation (4000 round trips)", f"{result['seconds']} s", "-"))
+    out.append(
+        (
+            "routing:   of which evaluation (4000 round trips)",
+            f"{float(str(result['seconds'])):.2f} s",
+            "-",
+        )
+    )
     return out
 
 

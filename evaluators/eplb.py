@@ -89,6 +89,10 @@ class ExpertLoadBalancing:
         self.quick_threshold = None if threshold is None else float(threshold)
         if self.train_seed == self.test_seed:
             raise ValueError("train_seed and test_seed must differ")
+        if self.quick_windows < 1:
+            raise ValueError("quick_windows must be at least 1")
+        for sigma in self.test_sigmas:
+            replace(self.workload, sigma=sigma).check()
 
     # -- the Verifier protocol -------------------------------------------------------------
 
@@ -251,16 +255,19 @@ def _read_instance_file(
     return instances
 
 
+def _check_keys(name: str, value: Any, allowed: set[str]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f'"{name}" must be an object')
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise ValueError(f"unknown {name} keys {unknown}; known: {sorted(allowed)}")
+    return value
+
+
 def _instance(raw: dict[str, Any], topology: Topology, workload: Workload) -> Instance:
-    for key, value in [("instance", raw), ("topology", raw.get("topology", {})),
-                       ("workload", raw.get("workload", {}))]:
-        allowed = {"instance": {"loads", "seed", "topology", "workload"},
-                   "topology": set(asdict(topology)), "workload": set(asdict(workload))}[key]
-        if not isinstance(value, dict):
-            raise ValueError(f'"{key}" must be an object')
-        if set(value) - allowed:
-            raise ValueError(f"unknown {key} keys {sorted(set(value) - allowed)}; "
-                             f"known: {sorted(allowed)}")
+    _check_keys("instance", raw, {"loads", "seed", "topology", "workload"})
+    _check_keys("topology", raw.get("topology", {}), set(asdict(topology)))
+    _check_keys("workload", raw.get("workload", {}), set(asdict(workload)))
     topology = _pick(Topology, {**asdict(topology), **raw.get("topology", {})})
     topology.check()
     if "loads" in raw:

@@ -90,7 +90,8 @@ class Engine:
         self._best_test: float | None = None
         self.state = BudgetState(
             iterations_started=max(0, store.max_iteration(run.id)),
-            evaluations=sum(1 for p in stored if p.status in _EVALUATED),
+            # Unfinished children are evaluated first thing, so they count already.
+            evaluations=sum(1 for p in stored if p.status in _EVALUATED or not p.status.finished),
             cost_usd=store.run_cost(run.id),
             elapsed_before=_elapsed_before(store, run.id),
         )
@@ -192,12 +193,12 @@ class Engine:
         try:
             while True:
                 self._refresh_budgets()
-                if self._stop is None:
-                    self._stop = self.budgets.check(self.state)
-                while self._stop is None and self._has_room():
+                # Budgets are re-checked rather than latched: an in-flight proposal that
+                # turns out a duplicate gives its evaluation back, and the run goes on.
+                while self._stop is None and self._has_room() and self._budget_left():
                     tasks.add(asyncio.create_task(self._iteration(self._start_iteration())))
-                    self._stop = self.budgets.check(self.state)
                 if not tasks:
+                    self._stop = self._stop or self.budgets.check(self.state) or "finished"
                     return
                 if self._abandon:
                     for task in tasks:
@@ -218,6 +219,9 @@ class Engine:
                 task.cancel()
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _budget_left(self) -> bool:
+        return self.budgets.check(self.state) is None
 
     def _has_room(self) -> bool:
         return self._in_flight < self.config.concurrency and self._waiting < self.config.workers

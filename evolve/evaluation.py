@@ -197,3 +197,14 @@ def evaluate_test(
 ) -> ProgramOutcome:
     """Score on the held-out test set (champions only; never shown to proposers)."""
     return evaluate_program(spec, verifier, sandbox, code, split="test")
+
+
+def evaluate_baselines(
+    spec: ProblemSpec, verifier: Verifier, sandbox: Sandbox, *, split: Split = "test"
+) -> dict[str, ProgramOutcome]:
+    """Every program in the problem's ``baselines/`` folder, by file stem (for
+    `evolve problems show` and reports: what users compare a run's champion against)."""
+    return {
+        path.stem: evaluate_program(spec, verifier, sandbox, path.read_text("utf-8"), split=split)
+        for path in spec.baseline_files()
+    }

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.base import Limits, SandboxUnavailable
+from sandbox.cgroup import SessionCgroup
+from sandbox.cgroup import remove_stale as remove_stale_cgroups
 from sandbox.session import RpcSession, Transport, TransportClosed, TransportTimeout
 
 SANDBOX_DIR = Path(__file__).resolve().parent
@@ -34,7 +36,8 @@ RUNNER_FILES = ("runner.py", "wire.py", "jail.py")
 UID_BASE = 1_500_000_000
 SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin", "/etc")
 THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
-# Candidates run at low priority: a busy-looping fork bomb must not starve the machine.
+# Without a cgroup CPU quota, candidates run at low priority so that a busy-looping fork
+# bomb cannot starve the machine.
 NICENESS = 10
 _session_counter = itertools.count()
 
@@ -182,8 +185,16 @@ class PipeTransport(Transport):
 
 
 class ProcessSession(RpcSession):
-    def __init__(self, transport: PipeTransport, limits: Limits, workspace: Path, isolation: str):
+    def __init__(
+        self,
+        transport: PipeTransport,
+        limits: Limits,
+        workspace: Path,
+        isolation: str,
+        cgroup: SessionCgroup | None,
+    ) -> None:
         super().__init__(transport, limits, "process")
+        self.cgroup = cgroup
         self.workspace = workspace
         self.isolation = isolation
         self.pid = transport.proc.pid
@@ -192,6 +203,9 @@ class ProcessSession(RpcSession):
         super().close()
         if self.workspace.exists():
             shutil.rmtree(self.workspace, ignore_errors=True)
+        if self.cgroup is not None:
+            self.cgroup.remove()
+            self.cgroup = None
 
 
 class ProcessSandbox:
@@ -204,9 +218,19 @@ class ProcessSandbox:
         self.jail = os.geteuid() == 0 if jail is None else jail
         if self.jail and os.geteuid() != 0:
             raise SandboxUnavailable("the process jail needs root; run as root or use docker")
-        self.isolation = (
-            "namespaces+chroot+uid" if self.jail else "rlimits only (not root: no jail)"
-        )
+        self.cgroups = False
+        if self.jail:
+            remove_stale_cgroups()
+            probe = SessionCgroup.create(f"{os.getpid()}-probe", Limits())
+            if probe is not None:
+                probe.remove()
+                self.cgroups = True
+        if not self.jail:
+            self.isolation = "rlimits, own process group (not root: no jail)"
+        elif self.cgroups:
+            self.isolation = "namespaces, chroot, own uid, rlimits, cgroup cpu+pids"
+        else:
+            self.isolation = "namespaces, chroot, own uid, rlimits (no cgroup: nice 10)"
 
     def open(
         self,
@@ -217,11 +241,19 @@ class ProcessSandbox:
     ) -> ProcessSession:
         limits = limits or Limits()
         workspace = Path(tempfile.mkdtemp(prefix="evolve-sandbox-"))
+        cgroup = None
         try:
-            spec = self._prepare(workspace, files, module, functions, limits)
-            session = self._spawn(workspace, spec, limits)
+            number = next(_session_counter)
+            if self.cgroups:
+                cgroup = SessionCgroup.create(f"{os.getpid()}-{number}", limits)
+            spec = self._prepare(workspace, files, module, functions, limits, number)
+            spec["cgroups"] = cgroup.procs_files if cgroup else []
+            spec["nice"] = 0 if cgroup else NICENESS
+            session = self._spawn(workspace, spec, limits, cgroup)
         except BaseException:
             shutil.rmtree(workspace, ignore_errors=True)
+            if cgroup is not None:
+                cgroup.remove()
             raise
         session.start()
         return session
@@ -236,6 +268,7 @@ class ProcessSandbox:
         module: str,
         functions: Sequence[str],
         limits: Limits,
+        number: int,
     ) -> dict[str, Any]:
         rpc = workspace / "rpc"
         rpc.mkdir()
@@ -248,10 +281,9 @@ class ProcessSandbox:
             "functions": list(functions),
             "rlimits": rlimits(limits, per_uid=self.jail),
             "workdir": str(src),
-            "nice": NICENESS,
         }
         if self.jail:
-            uid = UID_BASE + (os.getpid() % 100_000) * 1000 + next(_session_counter) % 1000
+            uid = UID_BASE + (os.getpid() % 100_000) * 1000 + number % 1000
             (workspace / "root").mkdir()
             binds = [d for d in SYSTEM_DIRS if os.path.exists(d)]
             binds += [p for p in {sys.prefix, sys.base_prefix} if not p.startswith(SYSTEM_DIRS)]
@@ -265,7 +297,9 @@ class ProcessSandbox:
             }
         return spec
 
-    def _spawn(self, workspace: Path, spec: dict[str, Any], limits: Limits) -> ProcessSession:
+    def _spawn(
+        self, workspace: Path, spec: dict[str, Any], limits: Limits, cgroup: SessionCgroup | None
+    ) -> ProcessSession:
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         spec["rfd"], spec["wfd"] = req_r, resp_w
@@ -286,7 +320,7 @@ class ProcessSandbox:
             os.close(req_r)
             os.close(resp_w)
         transport = PipeTransport(proc, req_w, resp_r, limits, self.jail)
-        return ProcessSession(transport, limits, workspace, self.isolation)
+        return ProcessSession(transport, limits, workspace, self.isolation, cgroup)
 
 
 def write_files(directory: Path, files: Mapping[str, str]) -> None:

@@ -174,6 +174,9 @@ def main(argv: list[str]) -> int:
     os.set_inheritable(rfd, False)
     os.set_inheritable(wfd, False)
     workdir = spec["workdir"]
+    for procs in spec.get("cgroups", []):  # before the jail forks: children stay inside
+        with open(procs, "w") as f:
+            f.write(str(os.getpid()))
     if spec.get("jail"):
         workdir = _load_sibling("jail").enter(spec["jail"], (rfd, wfd))
     os.environ.update(spec.get("env", {}))

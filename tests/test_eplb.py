@@ -162,6 +162,10 @@ def test_bad_params_name_the_problem() -> None:
         ExpertLoadBalancing({"sigmaa": 1.0}, PROBLEM)
     with pytest.raises(ValueError, match="must differ"):
         ExpertLoadBalancing({"train_seed": 1, "test_seed": 1}, PROBLEM)
+    with pytest.raises(ValueError, match="sigma must be >= 0"):
+        ExpertLoadBalancing({"test_sigmas": [0.8, -1]}, PROBLEM)
+    with pytest.raises(ValueError, match="invalid literal for int"):
+        ExpertLoadBalancing({"num_layers": "many"}, PROBLEM)
     spec = load_problem_dir(PROBLEM, "builtin")
     broken = spec.model_copy(update={"verifier": spec.verifier.model_copy(
         update={"params": {"num_replicas": 100}})})

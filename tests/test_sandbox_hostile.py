@@ -47,6 +47,19 @@ def fork_many(n):
         children += 1
     return ["unlimited", children, ""]
 
+def fork_bomb(seconds):
+    me = os.getpid()
+    end = time.monotonic() + seconds
+    refused = 0
+    while time.monotonic() < end:  # parent and every child keep forking
+        try:
+            os.fork()
+        except OSError:
+            refused += 1
+    if os.getpid() != me:
+        os._exit(0)
+    return refused
+
 def background(seconds):
     return os.system(f"sleep {seconds} &")
 
@@ -117,7 +130,7 @@ def ping():
     return "pong"
 """
 NAMES = [
-    "spin", "allocate", "fork_many", "background", "connect", "read", "listdir",
+    "spin", "allocate", "fork_many", "fork_bomb", "background", "connect", "read", "listdir",
     "environment", "fill_disk", "shout", "die", "forge", "fake_clock", "ping",
 ]  # fmt: skip
 LIMITS = Limits(call_timeout=10.0, pids=16, disk_mb=32, output_bytes=4096)
@@ -180,6 +193,11 @@ def test_a_fork_bomb_hits_the_process_limit_and_leaves_nothing(session: Session)
     assert verdict == "limited", (children, error)
     assert children < LIMITS.pids
     assert "Resource temporarily unavailable" in error
+
+
+def test_a_spinning_fork_bomb_is_contained(session: Session) -> None:
+    assert session.call("fork_bomb", 1.0) > 0  # forks were refused
+    assert session.call("ping") == "pong"
 
 
 def test_a_background_process_does_not_outlive_the_session(sandbox: Sandbox) -> None:

@@ -11,7 +11,7 @@ import pytest
 from sandbox.base import CandidateCrashed, CandidateError, Limits, Sandbox, Session
 from tests.sandbox_support import labelled_containers, open_backend
 
-CANDIDATE = '''
+CANDIDATE = """
 import time
 import numpy as np
 from helper import double
@@ -67,7 +67,7 @@ def talk(text):
     import sys
     print("to stderr", file=sys.stderr)
     return len(text)
-'''
+"""
 HELPER = "def double(x):\n    return 2 * x\n"
 WIRE_CLASH = "def hello():\n    return 'the candidate owns wire.py'\n"
 NAMES = [

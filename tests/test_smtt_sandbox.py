@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from evaluators.problem import LimitsSpec, ProblemSpec, load_problem_dir, load_verifier
 from evaluators.smtt import TotalTardiness
 from evolve.cli.main import cli
-from evolve.evaluation import evaluate_program, evaluate_test
+from evolve.evaluation import evaluate_baselines, evaluate_program
 from evolve.problems import find_problem
 from evolve.types import Status
 from sandbox.base import Sandbox
@@ -145,16 +145,17 @@ def test_baselines_test_gaps_are_in_sane_bands(
     smtt: tuple[ProblemSpec, TotalTardiness], sandbox: Sandbox
 ) -> None:
     spec, verifier = smtt
-    gaps = {}
-    for name in ("edd", "mdd", "mdd_challenger"):
-        code = (spec.dir / "baselines" / f"{name}.py").read_text()
-        outcome = evaluate_test(spec, verifier, sandbox, code)
-        assert outcome.status is Status.COMPLETE, outcome.reason
-        gaps[name] = outcome.metrics
-    assert 0.005 < gaps["mdd"]["gap_n100"] < 0.04  # MDD: about 2% at n = 100
-    assert 0.005 < gaps["mdd_challenger"]["gap_n100"] < 0.04
-    assert 0.2 < gaps["edd"]["gap_n100"] < 0.9  # EDD: tens of percent
-    assert gaps["edd"]["instances"] == len(verifier.instances("test")) == 100
+    outcomes = evaluate_baselines(spec, verifier, sandbox, split="test")
+    assert set(outcomes) == {"atc", "edd", "mdd", "mdd_challenger", "spt"}
+    for name, outcome in outcomes.items():
+        assert outcome.status is Status.COMPLETE, (name, outcome.reason)
+        assert outcome.metrics["instances"] == len(verifier.instances("test")) == 100
+    gap = {name: outcome.metrics["gap_n100"] for name, outcome in outcomes.items()}
+    assert 0.005 < gap["mdd"] < 0.04  # MDD: about 2% at n = 100
+    assert 0.005 < gap["mdd_challenger"] < 0.04
+    assert 0.002 < gap["atc"] < 0.04
+    assert 0.2 < gap["edd"] < 0.9  # EDD: tens of percent
+    assert gap["spt"] > 1.0  # SPT ignores due dates: far off wherever the optimum is small
 
 
 def test_eval_on_a_user_instance_file(
