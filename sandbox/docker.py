@@ -44,7 +44,8 @@ def take(n):
             sys.exit(0)
         data += chunk
     return data
-m = json.loads(take(struct.unpack(">I", take(4))[0]))
+body = take(struct.unpack(">I", take(4))[0])
+m = json.loads(body[4 : 4 + struct.unpack(">I", body[:4])[0]])
 for base, files in (("/tmp/.evolve", m["rpc"]), ("/tmp/.evolve/work", m["files"])):
     for name, text in files.items():
         path = os.path.join(base, name)

@@ -8,7 +8,14 @@ import time
 
 import pytest
 
-from evolve.llm.base import BadResponse, Completion, DeadlineExceeded, RateLimited, TransientError
+from evolve.llm.base import (
+    BadResponse,
+    CallCancelled,
+    Completion,
+    DeadlineExceeded,
+    RateLimited,
+    TransientError,
+)
 from evolve.llm.reliability import Attempt, Reliable, RetryPolicy
 from tests.llm_servers import Reply, ScriptedLLMServer, offline_env
 from tests.test_llm_providers import MESSAGES, make
@@ -135,3 +142,25 @@ def test_backoff_grows_is_capped_and_jittered_reproducibly() -> None:
     assert delays == [policy.backoff(n, random.Random(7)) for n in range(1, 7)]
     assert policy.delay(RateLimited("x", retry_after=3.5), 1, random.Random(0)) == 3.5
     assert policy.delay(RateLimited("x"), 1, random.Random(0)) <= 1.0
+
+
+def test_a_call_cancelled_in_flight_is_still_reported() -> None:
+    attempts: list[Attempt] = []
+
+    async def main(url: str) -> None:
+        client = Reliable(make("openai", url), policy=FAST)
+        task = asyncio.create_task(
+            client.complete(
+                MESSAGES, temperature=0, max_tokens=8, deadline=10, on_attempt=attempts.append
+            )
+        )
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    with ScriptedLLMServer(default=Reply("slow", delay=5.0)) as srv:
+        asyncio.run(main(srv.url))
+    [attempt] = attempts
+    assert isinstance(attempt.error, CallCancelled)
+    assert 0.2 < attempt.latency_s < 2.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -58,7 +60,19 @@ def test_garbage_is_a_wire_error_never_a_crash() -> None:
     with pytest.raises(wire.WireError, match="exceeds"):
         wire.frame_length(b"\xff\xff\xff\xff")
     with pytest.raises(wire.WireError, match="not JSON"):
-        wire.loads(b"\x80not json")
-    for spec in (["<f8", [2], "AAAA"], ["|O", [1], ""], "nonsense", ["<f8", [3], "!!"]):
+        wire.loads(b"\x00\x00\x00\x09\x80not json")
+    with pytest.raises(wire.WireError, match="shorter than its header"):
+        wire.loads(b"\x00")
+    with pytest.raises(wire.WireError, match="runs past its end"):
+        wire.loads(b"\x00\x00\x00\x09{}")
+    for spec in (
+        ["<f8", [2], 0, 8],  # 8 bytes for 2 float64
+        ["<f8", [1], 0, 16],  # more bytes than the frame holds
+        ["<f8", [1], -8, 8],
+        ["|O", [1], 0, 8],
+        "nonsense",
+    ):
+        text = json.dumps({wire.ARRAY_TAG: spec}).encode()
+        body = wire.HEADER.pack(len(text)) + text + bytes(8)
         with pytest.raises(wire.WireError):
-            wire.loads(b'{"__ndarray__": %s}' % repr(spec).replace("'", '"').encode())
+            wire.loads(body)

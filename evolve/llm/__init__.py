@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from evolve.llm.base import (
     BadResponse,
+    CallCancelled,
     CallError,
     Completion,
     DeadlineExceeded,
@@ -44,6 +45,7 @@ __all__ = [
     "Attempt",
     "BadResponse",
     "Budget",
+    "CallCancelled",
     "CallError",
     "CallbackRecorder",
     "Completion",

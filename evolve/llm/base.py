@@ -89,6 +89,11 @@ class DeadlineExceeded(CallError):
     """Our own hard deadline fired before the endpoint answered."""
 
 
+class CallCancelled(CallError):
+    """The run stopped (Ctrl-C, shutdown) while the call was in flight. Only recorded:
+    the ``asyncio.CancelledError`` itself keeps propagating."""
+
+
 def error_for_status(
     status: int, message: str, headers: Mapping[str, str] | None = None
 ) -> CallError:

@@ -11,7 +11,7 @@ import ipaddress
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 
 from evolve.errors import ConfigError, ProviderError
@@ -24,8 +24,6 @@ from evolve.llm.recording import Lookup, Recorder
 if TYPE_CHECKING:
     from evolve.llm.proposer import LLMProposer, ModelSlot, Render
     from evolve.proposal import Proposer
-
-ProviderKind = Literal["litellm", "openai", "anthropic", "offline"]
 
 DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 

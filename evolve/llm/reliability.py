@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from evolve.errors import EvolveError
 from evolve.llm.base import (
+    CallCancelled,
     CallError,
     Completion,
     DeadlineExceeded,
@@ -113,6 +114,12 @@ class Reliable:
                     completion = await self._attempt(messages, temperature, max_tokens, allowed)
                 except CallError as exc:
                     error = exc
+                except asyncio.CancelledError:
+                    # The endpoint may have billed the call: it still gets its row.
+                    if on_attempt is not None:
+                        cancelled = CallCancelled("cancelled while in flight: the run is stopping")
+                        on_attempt(Attempt(number, None, cancelled, time.monotonic() - started))
+                    raise
                 latency = time.monotonic() - started
             used += latency
             if on_attempt is not None:
