@@ -46,7 +46,7 @@ def compute_reference(inst: Instance) -> Reference:
         value, _ = solve_weighted_dp(inst.p, inst.d, inst.w)
         return Reference(float(value), True, "subset-dp")
     value, _ = best_known(inst.p, inst.d, inst.w, iterations=200, seed=0)
-    return Reference(float(value), False, "ils")
+    return Reference(float(value), value == 0, "ils")  # zero is a proven lower bound
 
 
 def _read(path: Path) -> dict[str, Reference]:
@@ -70,6 +70,7 @@ def _write_atomic(path: Path, data: dict[str, object]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=1, sort_keys=True)
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; shipped tables must be readable
     os.replace(tmp, path)
 
 

@@ -27,7 +27,6 @@ _SEARCH_RE = re.compile(r"^\s*<{5,}\s*SEARCH\s*$")
 _DIVIDER_RE = re.compile(r"^\s*={5,}\s*$")
 _REPLACE_RE = re.compile(r"^\s*>{5,}\s*REPLACE\s*$")
 _FENCE_RE = re.compile(r"^\s*```")
-_CODE_FENCE_RE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:\n[ \t]*```|\Z)", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -283,15 +282,34 @@ def _no_match_message(body: list[str], search: list[str], number: int, first_lin
 # ---------------------------------------------------------------- full rewrites
 
 
+def code_fences(text: str) -> list[tuple[str, str]]:
+    """(language, code) of every fenced block; an unclosed last fence runs to the end."""
+    fences: list[tuple[str, str]] = []
+    lang: str | None = None
+    body: list[str] = []
+    for line in normalize_newlines(text).split("\n"):
+        if _FENCE_RE.match(line):
+            if lang is None:
+                lang = line.strip()[3:].strip().split(" ")[0].lower()
+                body = []
+            else:
+                fences.append((lang, "\n".join(body)))
+                lang = None
+        elif lang is not None:
+            body.append(line)
+    if lang is not None:
+        fences.append((lang, "\n".join(body)))
+    return fences
+
+
 def extract_code(response: str) -> str:
     """The code of a response: its python fence (the longest), any fence, or the raw text."""
-    text = normalize_newlines(response)
-    fences = [(lang.lower(), code) for lang, code in _CODE_FENCE_RE.findall(text)]
+    fences = code_fences(response)
     python = [code for lang, code in fences if lang in ("python", "py", "python3")]
     pool = python or [code for _, code in fences]
     if pool:
-        return str(max(pool, key=len))
-    return text
+        return max(pool, key=len)
+    return normalize_newlines(response)
 
 
 def apply_rewrite(parent: str, response: str) -> EditResult:

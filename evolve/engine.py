@@ -24,6 +24,7 @@ from evolve.budgets import Budgets, BudgetState
 from evolve.edits import normalized_hash
 from evolve.errors import BudgetExceeded, EvolveError, ProviderError
 from evolve.evaluation import ProgramOutcome, evaluate_program
+from evolve.llm.proposer import ModelCallFailed
 from evolve.population import Population
 from evolve.progress import Progress, ProgressSnapshot
 from evolve.prompting import choose_kind
@@ -110,6 +111,9 @@ class Engine:
         self._wake = asyncio.Event()
         self._stop: str | None = None
         self._abandon = False
+        # With one proposal and one worker the run goes strictly one iteration at a time,
+        # so that it is a pure function of its seed (and can be replayed exactly).
+        self._sequential = config.concurrency == 1 and config.workers == 1
 
     # ---- public ---------------------------------------------------------------------------
 
@@ -136,6 +140,10 @@ class Engine:
                 self.run_id, status=RunStatus.FAILED, stop_reason=f"{type(exc).__name__}: {exc}"
             )
             raise
+        finally:
+            close = getattr(self.proposer, "aclose", None)
+            if close is not None:
+                await close()
         reason = self._stop or "finished"
         elapsed = time.monotonic() - started
         run = self.store.update_run(
@@ -195,7 +203,8 @@ class Engine:
                 self._refresh_budgets()
                 # Budgets are re-checked rather than latched: an in-flight proposal that
                 # turns out a duplicate gives its evaluation back, and the run goes on.
-                while self._stop is None and self._has_room() and self._budget_left():
+                while (self._stop is None and self._has_room() and self._budget_left()
+                       and not (self._sequential and tasks)):
                     tasks.add(asyncio.create_task(self._iteration(self._start_iteration())))
                 if not tasks:
                     self._stop = self._stop or self.budgets.check(self.state) or "finished"
@@ -246,8 +255,7 @@ class Engine:
         ))
         context: dict[str, object] = {"iteration": iteration, "island": island}
         if failed_child is not None:
-            context.update(failure=failed_child.reason or "", failed_edit=failed_child.edit or "",
-                           failed_status=failed_child.status.value)
+            context.update(failure=failed_child.reason or "", failed_attempt=failed_child)
         request = ProposalRequest(
             parent=parent,
             inspirations=self.population.inspirations(
@@ -261,6 +269,21 @@ class Engine:
         )
         try:
             proposal = await self.proposer.propose(request)
+        except BudgetExceeded as exc:
+            self.state.evaluations -= 1  # nothing was proposed: give the reservation back
+            self.request_stop(str(exc))
+            return
+        except ModelCallFailed as exc:
+            # The model failed after its retries (its attempts are in llm_calls); the
+            # iteration is stored as FAILED and the run goes on with the other models.
+            self.state.evaluations -= 1
+            failed = self.store.add_program(
+                self.run_id, parent.code, parent.code_hash, Status.FAILED, iteration,
+                parent_id=parent.id, island=island, generation=parent.generation + 1,
+                proposer=exc.model, reason=str(exc), llm_call_id=exc.llm_call_id,
+            )
+            self._tally(failed)
+            return
         finally:
             self._in_flight -= 1
             self._wake.set()
@@ -296,7 +319,11 @@ class Engine:
             self.run_id, proposal.code, code_hash, Status.PENDING, iteration, **common
         )
         self.population.mark_seen(code_hash, child.id)
-        await self._evaluate(child)
+        done = await self._evaluate(child)
+        record_outcome = getattr(self.proposer, "record_outcome", None)
+        if record_outcome is not None:  # feeds the cost-aware bandit of an LLM ensemble
+            improved = done.score is not None and (parent.score is None or done.score > parent.score)
+            record_outcome(proposal.proposer, improved, proposal.cost_usd)
 
     async def _evaluate(self, program: Program) -> Program:
         self._waiting += 1

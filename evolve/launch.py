@@ -47,9 +47,19 @@ def new_run(
     spec = find_problem(problem, problem_dirs or [])
     values = dict(cli or {})
     values["problem"] = str(spec.dir) if spec.source == "local" else spec.name
-    config = load_run_config(spec.run_defaults, config_file, overrides or [], values)
+    base = spec.run_defaults
+    replay = values.get("llm.replay_run")
+    if replay is not None:
+        # A replay repeats the recorded run: its models, seed, population and prompts.
+        with Store.open(db) as source:
+            recorded = source.get_run(int(replay))
+        if recorded.problem != spec.name:
+            raise ConfigError(f"--replay {replay}: run {replay} is a '{recorded.problem}' run, "
+                              f"not '{spec.name}'")
+        base = {k: v for k, v in recorded.config.items() if not k.startswith("_")}
+    config = load_run_config(base, config_file, overrides or [], values)
     store = Store.open(db or config.db)
-    build_proposer(config, spec, store=None, run_id=None, check_only=True)
+    build_proposer(config, spec, store=store, run_id=None, check_only=True)
     run = store.create_run(spec.name, config.resolved(), config.seed)
     return PreparedRun(store, run, spec, config)
 
@@ -77,18 +87,59 @@ def build_proposer(
     config: RunConfig, spec: ProblemSpec, *, store: Store | None, run_id: int | None,
     check_only: bool = False,
 ) -> Proposer:
-    """The offline mutator when no model is configured, else the LLM ensemble."""
-    if not config.models and config.llm.replay_run is None:
-        from evolve.mutators import OfflineProposer
+    """The offline mutator when no model is configured, else the LLM ensemble (which may
+    include the offline mutator as a member). ``check_only`` validates keys, templates and
+    the replay source before a run row exists, so a bad setup stores nothing."""
+    from evolve.mutators import OfflineProposer
 
-        return OfflineProposer(
-            seed=config.seed,
-            max_mutations=config.mutator.max_mutations,
-            crossover_rate=config.mutator.crossover_rate,
-        )
-    from evolve.llm.factory import build_llm_proposer
+    offline = OfflineProposer(
+        seed=config.seed,
+        max_mutations=config.mutator.max_mutations,
+        crossover_rate=config.mutator.crossover_rate,
+    )
+    if not config.models:
+        if config.llm.replay_run is not None:
+            raise ConfigError(f"--replay {config.llm.replay_run}: that run used no LLM (the "
+                              "offline proposer is reproducible from its seed: rerun with it)")
+        return offline
+    from evolve.llm.budget import Budget
+    from evolve.llm.factory import build_proposer as build_llm
+    from evolve.llm.factory import check_keys, price_table
+    from evolve.llm.proposer import library_renderer
+    from evolve.llm.recording import CallbackRecorder, ReplayLog
+    from evolve.prompting import library_for
 
-    return build_llm_proposer(config, spec, store=store, run_id=run_id, check_only=check_only)
+    library = library_for(spec.dir, Path(config.prompts.dir) if config.prompts.dir else None)
+    replay = None
+    if config.llm.replay_run is not None:
+        assert store is not None
+        calls = store.llm_calls(config.llm.replay_run)
+        if not calls:
+            raise ConfigError(f"--replay {config.llm.replay_run}: that run recorded no LLM calls")
+        replay = ReplayLog(calls)
+    elif check_only:
+        check_keys(config.models)
+    if check_only:
+        library.render_messages("diff", _sample(spec))  # a broken template fails now
+        return offline
+    assert store is not None and run_id is not None
+    journal = store
+
+    def record(call: dict[str, Any]) -> int | None:
+        return journal.add_llm_call(run_id, **call).id
+
+    return build_llm(
+        config.models, seed=config.seed, render=library_renderer(library),
+        recorder=CallbackRecorder(record), settings=config.llm,
+        budget=Budget(config.budget_usd, spent_usd=store.run_cost(run_id)),
+        prices=price_table(config.prices), offline=offline, replay=replay,
+    )
+
+
+def _sample(spec: ProblemSpec) -> dict[str, Any]:
+    from evolve.prompting import sample_context
+
+    return sample_context(spec)
 
 
 def execute(prepared: PreparedRun, *, sandbox_kind: str | None = None, echo: Echo = print,

@@ -32,10 +32,13 @@ from sandbox.session import RpcSession, Transport, TransportClosed, TransportTim
 LABEL = "evolve.sandbox"
 SANDBOX_DIR = Path(__file__).resolve().parent
 WORKDIR = "/tmp/.evolve/work"
-# Runs first in every container: reads one frame (runner sources, candidate files, spec),
-# writes them under /tmp (the only writable place) and hands the process to the runner.
+# Runs first in every container: imports what the runner needs, says it is ready (one byte),
+# reads one frame (runner sources, candidate files, spec), writes them under /tmp (the only
+# writable place) and hands the process to the runner.
+READY = b"R"
 BOOTSTRAP = """
-import json, os, runpy, struct, sys
+import importlib.util, json, os, resource, runpy, struct, sys, traceback
+os.write(1, b"R")
 def take(n):
     data = b""
     while len(data) < n:
@@ -95,17 +98,18 @@ class AttachTransport(Transport):
 
     def _demux(self) -> bytes:
         out = bytearray()
-        raw = self.raw
-        while len(raw) >= 8:
-            size = int.from_bytes(raw[4:8], "big")
-            if len(raw) < 8 + size:
+        raw, pos = self.raw, 0
+        while len(raw) - pos >= 8:
+            size = int.from_bytes(raw[pos + 4 : pos + 8], "big")
+            end = pos + 8 + size
+            if len(raw) < end:
                 break
-            payload = bytes(raw[8 : 8 + size])
-            if raw[0] == 1:
-                out += payload
+            if raw[pos] == 1:
+                out += raw[pos + 8 : end]
             else:
-                self.stderr.append(payload)
-            del raw[: 8 + size]
+                self.stderr.append(bytes(raw[pos + 8 : end]))
+            pos = end
+        del raw[:pos]  # once: deleting per frame would move the rest of a large reply each time
         return bytes(out)
 
     def _fill(self, deadline: float | None) -> None:
@@ -265,7 +269,17 @@ class DockerSandbox:
         except Exception:
             _remove(self.api, cid)
             raise
-        return AttachTransport(self.api, cid, getattr(sock, "_sock", sock), limits)
+        transport = AttachTransport(self.api, cid, getattr(sock, "_sock", sock), limits)
+        try:
+            ready = transport.read(time.monotonic() + limits.start_timeout)
+        except (TransportTimeout, TransportClosed):
+            ready = b""
+        if ready != READY:
+            transport.kill()
+            raise SandboxUnavailable(
+                f"a sandbox container of {self.image} did not start; check: evolve sandbox check"
+            )
+        return transport
 
     def _refill(self) -> None:
         with self._lock:

@@ -16,10 +16,12 @@ import os
 import select
 import shutil
 import signal
+import site
 import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,7 @@ THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUM
 # bomb cannot starve the machine.
 NICENESS = 10
 _session_counter = itertools.count()
+WORKSPACE_PREFIX = "evolve-sandbox-"
 
 
 def candidate_env(home: str) -> dict[str, str]:
@@ -194,18 +197,22 @@ class ProcessSession(RpcSession):
         cgroup: SessionCgroup | None,
     ) -> None:
         super().__init__(transport, limits, "process")
-        self.cgroup = cgroup
         self.workspace = workspace
         self.isolation = isolation
         self.pid = transport.proc.pid
+        # A session dropped without close() (or left open at exit) is still cleaned up.
+        self._cleanup = weakref.finalize(self, _release, transport, workspace, cgroup)
 
     def close(self) -> None:
         super().close()
-        if self.workspace.exists():
-            shutil.rmtree(self.workspace, ignore_errors=True)
-        if self.cgroup is not None:
-            self.cgroup.remove()
-            self.cgroup = None
+        self._cleanup()
+
+
+def _release(transport: PipeTransport, workspace: Path, cgroup: SessionCgroup | None) -> None:
+    transport.kill()
+    shutil.rmtree(workspace, ignore_errors=True)
+    if cgroup is not None:
+        cgroup.remove()
 
 
 class ProcessSandbox:
@@ -218,6 +225,7 @@ class ProcessSandbox:
         self.jail = os.geteuid() == 0 if jail is None else jail
         if self.jail and os.geteuid() != 0:
             raise SandboxUnavailable("the process jail needs root; run as root or use docker")
+        remove_stale_workspaces()
         self.cgroups = False
         if self.jail:
             remove_stale_cgroups()
@@ -240,7 +248,7 @@ class ProcessSandbox:
         limits: Limits | None = None,
     ) -> ProcessSession:
         limits = limits or Limits()
-        workspace = Path(tempfile.mkdtemp(prefix="evolve-sandbox-"))
+        workspace = Path(tempfile.mkdtemp(prefix=f"{WORKSPACE_PREFIX}{os.getpid()}-"))
         cgroup = None
         try:
             number = next(_session_counter)
@@ -281,6 +289,8 @@ class ProcessSandbox:
             "functions": list(functions),
             "rlimits": rlimits(limits, per_uid=self.jail),
             "workdir": str(src),
+            # -S skips site (and its .pth hooks, ~50 ms); the runner adds these paths itself.
+            "site_paths": site.getsitepackages(),
         }
         if self.jail:
             uid = UID_BASE + (os.getpid() % 100_000) * 1000 + number % 1000
@@ -307,7 +317,7 @@ class ProcessSandbox:
         runner = str(workspace / "rpc" / "runner.py")
         try:
             proc = subprocess.Popen(
-                [self.python, "-s", "-B", runner, json.dumps(spec)],
+                [self.python, "-S", "-B", runner, json.dumps(spec)],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -321,6 +331,14 @@ class ProcessSandbox:
             os.close(resp_w)
         transport = PipeTransport(proc, req_w, resp_r, limits, self.jail)
         return ProcessSession(transport, limits, workspace, self.isolation, cgroup)
+
+
+def remove_stale_workspaces() -> None:
+    """Workspaces of host processes that died without closing their sessions."""
+    for path in Path(tempfile.gettempdir()).glob(WORKSPACE_PREFIX + "*"):
+        owner = path.name[len(WORKSPACE_PREFIX) :].split("-", 1)[0]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def write_files(directory: Path, files: Mapping[str, str]) -> None:

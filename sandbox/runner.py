@@ -179,6 +179,7 @@ def main(argv: list[str]) -> int:
             f.write(str(os.getpid()))
     if spec.get("jail"):
         workdir = _load_sibling("jail").enter(spec["jail"], (rfd, wfd))
+    sys.path.extend(spec.get("site_paths", []))
     os.environ.update(spec.get("env", {}))
     os.nice(spec.get("nice", 0))
     set_rlimits(spec.get("rlimits", {}))

@@ -13,7 +13,7 @@ import statistics
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from sandbox import wire
 from sandbox.base import (
@@ -160,12 +160,14 @@ class RpcSession:
         result = _unwrap(self._round_trip(message, timeout, fn))
         if not isinstance(result, list) or len(result) != len(calls):
             self._end(ProtocolError(f"map of {len(calls)} calls got a malformed reply"))
-        assert isinstance(result, list)
         return result
 
     def output(self) -> CandidateOutput:
         if self._ended is None:
-            self._sync_output()
+            try:
+                self._sync_output()
+            except SandboxError:
+                pass  # a candidate too busy to answer ends its session; report what arrived
         self.transport.drain()
         out, err = self.transport.stdout, self.transport.stderr
         return CandidateOutput(out.text(), err.text(), out.truncated or err.truncated)
@@ -220,7 +222,7 @@ class RpcSession:
             self._end(ProtocolError(f"garbage on the sandbox channel: {str(message)[:200]}"))
         return message
 
-    def _crashed(self, what: str) -> None:
+    def _crashed(self, what: str) -> NoReturn:
         code = self.transport.kill(grace=2.0)
         tail = self.transport.stderr.text()[-2000:]
         if code is not None and code < 0:
@@ -231,7 +233,7 @@ class RpcSession:
         detail = f": {last[0][:300]}" if last else ""
         self._end(CandidateCrashed(f"the candidate {how} during {what}{detail}", code, tail))
 
-    def _end(self, error: SandboxError) -> Any:
+    def _end(self, error: SandboxError) -> NoReturn:
         """Kill the sandbox, remember why, and raise ``error``; the session is over."""
         self._ended = error
         self.close()

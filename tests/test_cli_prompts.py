@@ -141,7 +141,8 @@ def stored_run(tmp_path: Path) -> tuple[str, dict[str, int]]:
         )  # fmt: skip
         store.update_run(run.id, best_program_id=better.id, best_score=-0.0213)
         other = store.create_run("other", {}, seed=1)
-    ids = {"run": run.id, "seed": seed.id, "better": better.id, "broken": broken.id}
+    ids = {"run": run.id, "seed": seed.id, "better": better.id, "broken": broken.id,
+           "seed_it": seed.iteration, "better_it": better.iteration}
     return db, {**ids, "other_run": other.id}
 
 
@@ -150,16 +151,16 @@ def test_render_with_stored_run_uses_real_programs(stored_run: tuple[str, dict[s
     args = ["--problem", str(ph.FIXTURE), "--db", db, "--run", str(ids["run"])]
     result = _run("render", "diff", *args, "--program", str(ids["seed"]))
     assert result.exit_code == 0, result.output
-    assert f"## Current program (program {ids['seed']}, score -0.1875)" in result.output
+    assert f"## Current program (from iteration {ids['seed_it']}, score -0.1875)" in result.output
     assert "worst class TF=0.8" in result.output
-    assert f"### Program {ids['better']}: score -0.0213" in result.output
+    assert f"### Program from iteration {ids['better_it']}: score -0.0213" in result.output
     best = _run("render", "rewrite", *args)  # no --program: the run's best
-    assert f"## Current program (program {ids['better']}" in best.output
+    assert f"## Current program (from iteration {ids['better_it']}" in best.output
     fix = _run("render", "fix", *args, "--program", str(ids["broken"]))
-    assert f"## Current program (program {ids['seed']}" in fix.output  # the failed child's parent
+    assert f"## Current program (from iteration {ids['seed_it']}" in fix.output  # failed child's parent
     assert "failed (INVALID)" in fix.output and "job 4 appears twice" in fix.output
     cross = _run("render", "crossover", *args, "--program", str(ids["seed"]))
-    assert f"## Parent B (program {ids['better']}" in cross.output
+    assert f"## Parent B (from iteration {ids['better_it']}" in cross.output
 
 
 def test_render_with_stored_run_rejects_mismatches(stored_run: tuple[str, dict[str, int]]) -> None:

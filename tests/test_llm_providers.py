@@ -160,3 +160,17 @@ def test_the_network_guard_refuses_the_internet(offline_env: list[str]) -> None:
     assert any("network is off" in str(e) for e in chain), chain
     assert offline_env == ["connect ('192.0.2.1', 80)"]
     offline_env.clear()  # refused on purpose
+
+
+def test_a_local_vllm_server_through_litellm_needs_no_key_and_costs_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY")
+    with ScriptedLLMServer([Reply(text="local answer")]) as srv:
+        provider = LiteLLMProvider("hosted_vllm/Qwen/Qwen2.5-Coder-7B", base_url=srv.url + "/v1")
+        done = call(provider)
+    assert done.text == "local answer"
+    assert done.cost_usd == 0.0 and done.input_tokens == 120
+    [seen] = srv.seen
+    assert seen.path == "/v1/chat/completions"
+    assert seen.body["model"] == "Qwen/Qwen2.5-Coder-7B"

@@ -79,7 +79,8 @@ def test_diff_prompt_states_format_and_shows_parent_context() -> None:
     assert ph.PARENT_CODE.strip() in user
     assert "| mean_gap | 0.1875 |" in user
     assert "worst class TF=0.8 RDD=0.2: gap 0.41" in user
-    assert "### Program 8: score -0.0213" in user and "### Program 3: score -0.52" in user
+    assert "### Program from iteration 8: score -0.0213" in user
+    assert "### Program from iteration 3: score -0.52" in user
     assert "Total tardiness on one machine" in user  # the problem's README
 
 

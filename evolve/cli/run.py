@@ -100,6 +100,8 @@ def resume(run_id: int, iterations: int | None, max_evaluations: int | None,
 
 
 def _model_entry(text: str) -> dict[str, Any]:
+    if text == "offline":
+        return {"name": "offline", "provider": "offline"}
     provider, sep, name = text.partition(":")
     if sep and provider in ("openai", "anthropic", "litellm", "offline"):
         return {"name": name, "provider": provider}

@@ -61,6 +61,13 @@ class OpenAIProvider:
             )
         return self._client
 
+    async def aclose(self) -> None:
+        """Close the connection pool while its event loop still runs (else the SDK's
+        transports complain from the garbage collector after the loop is gone)."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+
     async def complete(
         self, messages: Messages, *, temperature: float, max_tokens: int, deadline: float
     ) -> Completion:

@@ -138,6 +138,14 @@ class LLMProposer:
         self.ensemble.succeeded(member.name)
         return proposal
 
+    async def aclose(self) -> None:
+        """Close every model's client; the engine calls this when the run ends."""
+        for member in self.ensemble.members:
+            if isinstance(member.value, ModelSlot):
+                close = getattr(member.value.client, "aclose", None)
+                if close is not None:
+                    await close()
+
     def record_outcome(self, proposer: str, improved: bool, cost: float) -> None:
         """Feed the bandit: the engine calls this once the child of ``proposer`` is scored."""
         if proposer in self.ensemble.stats:

@@ -134,21 +134,39 @@ class ReplayProvider:
 
 
 class ReplayLog:
-    """A lookup over recorded calls that hands out responses to a repeated request in the
-    order they were first given (a prompt sent twice at temperature > 0 got two answers),
-    then keeps serving the last one."""
+    """A lookup over recorded calls: a request gets the first unused response recorded for
+    the same request hash, else the next unused response in recorded order.
+
+    The fallback matters because a prompt can legitimately differ in run-dependent detail
+    (a host-timed metric such as seconds per instance), while a sequential replay asks in
+    the recorded order anyway. Every response is served at most once."""
 
     def __init__(self, calls: Iterable[LLMCall]) -> None:
-        self._queues: dict[str, deque[str]] = defaultdict(deque)
-        for call in sorted(calls, key=lambda c: c.id):
-            if call.status == "ok" and call.request_hash and call.response is not None:
-                self._queues[call.request_hash].append(call.response)
+        self._entries: list[tuple[str, str]] = [
+            (call.request_hash or "", call.response)
+            for call in sorted(calls, key=lambda c: c.id)
+            if call.status == "ok" and call.response is not None
+        ]
+        self._by_hash: dict[str, deque[int]] = defaultdict(deque)
+        for index, (key, _) in enumerate(self._entries):
+            self._by_hash[key].append(index)
+        self._used: set[int] = set()
+        self._next = 0
 
     def __len__(self) -> int:
-        return sum(len(q) for q in self._queues.values())
+        return len(self._entries) - len(self._used)
 
     def __call__(self, key: str) -> str | None:
-        queue = self._queues.get(key)
-        if not queue:
-            return None
-        return queue.popleft() if len(queue) > 1 else queue[0]
+        queue = self._by_hash.get(key)
+        while queue and queue[0] in self._used:
+            queue.popleft()
+        if queue:
+            index = queue.popleft()
+        else:
+            while self._next < len(self._entries) and self._next in self._used:
+                self._next += 1
+            if self._next >= len(self._entries):
+                return None
+            index = self._next
+        self._used.add(index)
+        return self._entries[index][1]

@@ -90,6 +90,11 @@ class Reliable:
         self._rng = random.Random(seed)
         self._sleep = sleep
 
+    async def aclose(self) -> None:
+        close = getattr(self.inner, "aclose", None)
+        if close is not None:
+            await close()
+
     async def complete(
         self,
         messages: Messages,

@@ -71,6 +71,7 @@ class Target:
     # Parameters of the innermost function (and comprehension variables): the "item" the
     # expression is about, e.g. the job ``j`` of a priority key.
     local: frozenset[str] = frozenset()
+    item: bool = False  # its statement reads a per-item value: where a priority is computed
 
 
 @dataclass
@@ -104,9 +105,11 @@ def analyse(code: str) -> Analysis:
     result = Analysis(code, tree, block.first_line, last)
     parents = result.parents = _parent_map(tree)
     result.numeric_texts = _numeric_texts(tree, parents)
+    # Per-item tables: names indexed by a variable somewhere, like ``p[j]`` (not ``xs[0]``).
     result.subscripted = {
         n.value.id for n in ast.walk(tree) if isinstance(n, ast.Subscript)
-        and isinstance(n.value, ast.Name)
+        and isinstance(n.value, ast.Name) and isinstance(n.slice, ast.Name)
+        and not _in_annotation(n, parents)
     }
     _collect_targets(result, tree, parents)
     seen: set[str] = set()
@@ -121,6 +124,22 @@ def analyse(code: str) -> Analysis:
 
 def _parent_map(tree: ast.AST) -> dict[ast.AST, ast.AST]:
     return {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+
+
+def _in_annotation(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
+    """Whether ``node`` is part of a type annotation (``list[int]`` is not a number)."""
+    child, parent = node, parents.get(node)
+    while parent is not None:
+        if isinstance(parent, ast.arg) and parent.annotation is child:
+            return True
+        if isinstance(parent, ast.FunctionDef | ast.AsyncFunctionDef) and parent.returns is child:
+            return True
+        if isinstance(parent, ast.AnnAssign) and parent.annotation is child:
+            return True
+        if isinstance(parent, ast.stmt):
+            return False
+        child, parent = parent, parents.get(parent)
+    return False
 
 
 def _numeric_texts(tree: ast.AST, parents: dict[ast.AST, ast.AST]) -> set[str]:
@@ -147,7 +166,7 @@ def _numeric_texts(tree: ast.AST, parents: dict[ast.AST, ast.AST]) -> set[str]:
     texts |= {
         ast.unparse(n) for n in ast.walk(tree)
         if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name)
-        and isinstance(getattr(n, "ctx", None), ast.Load)
+        and isinstance(getattr(n, "ctx", None), ast.Load) and not _in_annotation(n, parents)
     }
     for node in ast.walk(tree):
         if isinstance(node, ast.Subscript | ast.Attribute):
@@ -194,13 +213,20 @@ def _replaceable(node: ast.expr, parents: dict[ast.AST, ast.AST]) -> bool:
         return False
     if isinstance(parent, ast.AugAssign) and parent.target is node:
         return False
+    if _in_annotation(node, parents):
+        return False
     return not isinstance(parent, ast.FormattedValue | ast.JoinedStr | ast.arguments)
 
 
 def _collect_targets(result: Analysis, tree: ast.Module, parents: dict[ast.AST, ast.AST]) -> None:
     def visit(node: ast.AST, scope: dict[str, int], depth: int, local: frozenset[str]) -> None:
+        loop = frozenset(
+            n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)
+        ) if isinstance(node, ast.For | ast.AsyncFor) else frozenset()
         for child in ast.iter_child_nodes(node):
             child_scope, child_local = scope, local
+            if loop and isinstance(child, ast.stmt):
+                child_local = local | loop  # the loop variable is the item, like ``j``
             if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
                 # The body runs later, when every enclosing name is already bound.
                 args = child.args
@@ -222,11 +248,30 @@ def _collect_targets(result: Analysis, tree: ast.Module, parents: dict[ast.AST, 
             ):
                 numeric = _is_numeric(child, result.numeric_texts)
                 visible = frozenset(n for n, line in child_scope.items() if line < child.lineno)
-                result.targets.append(Target(child, visible, numeric, depth, child_local))
+                item = _in_item_statement(child, parents, child_local)
+                result.targets.append(Target(child, visible, numeric, depth, child_local, item))
             deeper = depth + (1 if isinstance(child, ast.expr) else 0)
             visit(child, child_scope, deeper, child_local)
 
     visit(tree, _first_bindings(tree.body), 0, frozenset())
+
+
+def reads_item(node: ast.AST, local: frozenset[str]) -> bool:
+    """Whether ``node`` reads a per-item value such as ``p[j]`` for a local ``j``."""
+    return any(
+        isinstance(sub, ast.Subscript) and bool(free_names(sub.slice) & local)
+        for sub in ast.walk(node)
+    )
+
+
+def _in_item_statement(
+    node: ast.AST, parents: dict[ast.AST, ast.AST], local: frozenset[str]
+) -> bool:
+    stmt = node
+    while not isinstance(stmt, ast.stmt) and stmt in parents:
+        stmt = parents[stmt]
+    own = [c for c in ast.iter_child_nodes(stmt) if isinstance(c, ast.expr)]
+    return any(reads_item(c, local) for c in own)
 
 
 def _first_bindings(body: list[ast.stmt]) -> dict[str, int]:

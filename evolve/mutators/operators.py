@@ -15,12 +15,20 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from evolve.mutators.analysis import Analysis, Target, free_names, is_minmax, is_number
+from evolve.mutators.analysis import (
+    Analysis,
+    Target,
+    free_names,
+    is_minmax,
+    is_number,
+    reads_item,
+)
 
 _ARITH_SWAPS: dict[type[ast.operator], list[ast.operator]] = {
     ast.Add: [ast.Sub(), ast.Mult()],
     ast.Sub: [ast.Add(), ast.Div()],
-    ast.Mult: [ast.Div(), ast.Add(), ast.Pow()],
+    # Never towards ``**``: an integer power of a time blows up into huge ints.
+    ast.Mult: [ast.Div(), ast.Add()],
     ast.Div: [ast.Mult(), ast.Sub()],
     ast.Pow: [ast.Mult()],
     ast.FloorDiv: [ast.Div()],
@@ -63,7 +71,10 @@ def _size(node: ast.AST) -> int:
 
 
 def _pick(rng: random.Random, targets: list[Target]) -> Target | None:
-    return rng.choice(targets) if targets else None
+    """A target, favouring those where a per-item value (a priority) is computed."""
+    if not targets:
+        return None
+    return rng.choices(targets, [4.0 if t.item else 1.0 for t in targets])[0]
 
 
 def _sym(op: ast.AST) -> str:
@@ -132,25 +143,18 @@ def building_blocks(an: Analysis, scope: frozenset[str]) -> list[ast.expr]:
         for text in an.numeric_texts if text.isidentifier() and text in scope
     }
     for node in an.pool:
-        if is_number(node) or not free_names(node) <= scope or _size(node) > 6:
-            continue
+        names = free_names(node)
+        if is_number(node) or not names or not names <= scope or _size(node) > 6:
+            continue  # ``float("inf")`` has no free name: it is a constant, not a block
         blocks.setdefault(ast.unparse(node), node)
         # p[j] in the program and d, w subscripted elsewhere: d[j] and w[j] are blocks too.
-        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Name):
             for name in sorted(an.subscripted & scope):
                 sibling = ast.Subscript(ast.Name(name, ast.Load()), node.slice, ast.Load())
                 if name in an.numeric_texts:  # a scalar, not a per-item table
                     continue
                 blocks.setdefault(ast.unparse(sibling), sibling)
     return [blocks[k] for k in sorted(blocks)]
-
-
-def item_dependent(node: ast.expr, local: frozenset[str]) -> bool:
-    """Whether ``node`` reads a per-item value such as ``p[j]`` for a local ``j``."""
-    return any(
-        isinstance(sub, ast.Subscript) and bool(free_names(sub.slice) & local)
-        for sub in ast.walk(node)
-    )
 
 
 def new_term(rng: random.Random, blocks: list[ast.expr], local: frozenset[str]) -> ast.expr | None:
@@ -165,7 +169,7 @@ def new_term(rng: random.Random, blocks: list[ast.expr], local: frozenset[str]) 
     ] or blocks
     if not atoms:
         return None
-    items = [a for a in atoms if item_dependent(a, local)] or atoms
+    items = [a for a in atoms if reads_item(a, local)] or atoms
     roll = rng.random()
     if roll < 0.3:
         return copy.deepcopy(rng.choice(items if rng.random() < 0.7 else atoms))

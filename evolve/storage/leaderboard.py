@@ -76,7 +76,10 @@ def _sort_expression(by: str) -> Any:
 
 
 def leaderboard(store: Store, query: LeaderboardQuery) -> list[Entry]:
-    """The ``query.top`` best programs, best first (ties: oldest first); NULLs sort last."""
+    """The ``query.top`` best programs, best first (ties: oldest first).
+
+    With only COMPLETE programs asked for, those without the ranking value are left out;
+    with other statuses they are listed after the ranked ones."""
     key = _sort_expression(query.by)
     order = key.asc() if query.ascending else key.desc()
     stmt = select(ProgramRow.id, key.label("sort_value"))
@@ -94,8 +97,13 @@ def leaderboard(store: Store, query: LeaderboardQuery) -> list[Entry]:
             )
         if query.template_hash is not None:
             stmt = stmt.where(LLMCallRow.template_hash.startswith(query.template_hash))
-    # "IS NULL" first keeps NULLs last on every backend (SQLite and PostgreSQL disagree).
-    stmt = stmt.order_by(case((key.is_(None), 1), else_=0), order, ProgramRow.id)
+    if set(query.statuses) == {Status.COMPLETE}:
+        # Ranking by a value leaves out programs that lack it (no test score yet).
+        stmt = stmt.where(key.is_not(None)).order_by(order, ProgramRow.id)
+    else:
+        # Failed programs have no score: list them after the scored ones. The CASE keeps
+        # NULLs last on every backend (SQLite and PostgreSQL disagree on their default).
+        stmt = stmt.order_by(case((key.is_(None), 1), else_=0), order, ProgramRow.id)
     stmt = stmt.limit(query.top)
     with _reading(store) as s:
         picked = [(int(i), _float(v)) for i, v in s.execute(stmt)]
