@@ -95,7 +95,10 @@ def test_filters(world: tuple[Path, Synthetic]) -> None:
     only = ["--no-baselines", "--top", "100"]
     assert [r["id"] for r in _board(db, "--model", "gpt-test", *only)] == [syn.gpt]
     assert [r["id"] for r in _board(db, "--template", "aaa1", *only)] == [syn.gpt]
-    assert [r["id"] for r in _board(db, "--template", "bbb222", *only)] == [syn.claude]
+    alone = _board(db, "--template", "bbb222", *only)
+    assert [r["id"] for r in alone] == [syn.claude]
+    # Costed on its own (one query each) as when listed with others of its run (one pass).
+    assert (alone[0]["cost_usd"], alone[0]["evaluations"]) == (pytest.approx(0.35), 3)
     assert [r["id"] for r in _board(db, "--model", "offline", "--run", str(syn.run_id),
                                     *only)] == [syn.late]
     invalid = _board(db, "--status", "INVALID", *only)

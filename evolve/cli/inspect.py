@@ -205,7 +205,7 @@ def lineage_tree(found: dict[int, Program], root_id: int, depth: int) -> Tree:
     root = found[root_id]
     first = found.get(root.parent_id) if root.parent_id is not None else None
     tree = Tree(_label(root, first))
-    add(tree, root, 1, {root_id})
+    add(tree, root, 0, {root_id})
     return tree
 
 

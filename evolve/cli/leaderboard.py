@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from evolve.storage import Store
     from evolve.storage.leaderboard import Entry, LeaderboardQuery
 
-_STATUSES = ("COMPLETE", "INVALID", "FAILED", "TIMEOUT", "EDIT_FAILED", "DUPLICATE", "PENDING")
+_STATUSES = ("COMPLETE", "INVALID", "FAILED", "TIMEOUT", "EDIT_FAILED", "DUPLICATE", "PENDING",
+             "RUNNING")
 # Bookkeeping metrics the engine adds; never worth a column.
 _HIDDEN_METRICS = {"stage", "stages", "instances"}
 _FALLBACK_METRICS = 3
@@ -55,7 +56,8 @@ def _plain(x: float | None) -> float | None:
 @click.command(name="leaderboard", help=HELP)
 @click.option("--problem", default=None, help="Only programs of this problem.")
 @click.option("--run", "run_id", type=int, default=None, help="Only programs of this run.")
-@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True,
+              help="How many programs (baseline rows come on top of them).")
 @click.option(
     "--by",
     default="score",
@@ -266,6 +268,7 @@ def _num(x: float | None) -> str:
 
 def _print_table(rows: list[dict[str, Any]], metrics: list[str], by: str) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
@@ -278,13 +281,13 @@ def _print_table(rows: list[dict[str, Any]], metrics: list[str], by: str) -> Non
                          justify="left" if left else "right")
     for r in rows:
         baseline = r["kind"] == "baseline"
-        cells = [str(r["rank"]), f"baseline {r['name']}" if baseline else str(r["id"]),
+        cells = [str(r["rank"]), f"baseline {escape(r['name'])}" if baseline else str(r["id"]),
                  "" if baseline else str(r["run_id"])]
         cells += [r["status"]] if show_status else []
         cells += [_num(r["score"]), _num(r["test_score"])]
         cells += [_num(r["metrics"].get(m)) for m in metrics]
         cells += [
-            r["model"] or r["proposer"],
+            escape(r["model"] or r["proposer"]),
             "" if baseline else str(r["iteration"]),
             "" if baseline else str(r["evaluations"]),
             "" if baseline else f"{r['cost_usd']:.4f}",

@@ -47,10 +47,13 @@ def _budget_options(func: Any) -> Any:
               help="Run config YAML (see README).")
 @click.option("--dir", "problem_dirs", multiple=True, type=click.Path(path_type=Path),
               help="Extra folder to look for problems in.")
+@click.option("--prompts", "prompts_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Folder of prompt templates searched before the built-ins.")
 @_budget_options
 def run(problem: str, models: tuple[str, ...], replay: int | None, seed: int | None,
         islands: int | None, concurrency: int | None, workers: int | None,
-        config_file: Path | None, problem_dirs: tuple[Path, ...], iterations: int | None,
+        config_file: Path | None, problem_dirs: tuple[Path, ...], prompts_dir: Path | None,
+        iterations: int | None,
         max_evaluations: int | None, budget_usd: float | None, time_limit: str | None,
         target_score: float | None, overrides: tuple[str, ...], sandbox: str | None,
         quiet: bool, db: str | None) -> None:
@@ -69,6 +72,7 @@ def run(problem: str, models: tuple[str, ...], replay: int | None, seed: int | N
         "budget_usd": budget_usd, "time_limit": time_limit, "target_score": target_score,
         "concurrency": concurrency, "workers": workers, "sandbox": sandbox,
         "population.islands": islands, "llm.replay_run": replay,
+        "prompts.dir": str(prompts_dir.resolve()) if prompts_dir else None,
     }
     if models:
         cli["models"] = [_model_entry(m) for m in models]

@@ -85,6 +85,8 @@ class Analysis:
     subscripted: set[str] = field(default_factory=set)  # names used as ``name[...]``
     pool: list[ast.expr] = field(default_factory=list)  # numeric expressions seen anywhere
     parents: dict[ast.AST, ast.AST] = field(default_factory=dict)
+    # Variables the block computes from per-item values, like ``finish = t + p[j]``.
+    item_names: frozenset[str] = frozenset()
 
     def inside(self, node: ast.AST) -> bool:
         lineno = getattr(node, "lineno", None)
@@ -92,6 +94,9 @@ class Analysis:
         return lineno is not None and end is not None and (
             self.first_line <= lineno and end <= self.last_line
         )
+
+    def is_item(self, node: ast.AST, local: frozenset[str]) -> bool:
+        return reads_item(node, local) or bool(free_names(node) & self.item_names)
 
     def block_targets(self, numeric_only: bool = True) -> list[Target]:
         return [t for t in self.targets if t.numeric or not numeric_only]
@@ -112,6 +117,11 @@ def analyse(code: str) -> Analysis:
         and not _in_annotation(n, parents)
     }
     _collect_targets(result, tree, parents)
+    result.item_names = frozenset(
+        n.id for t in result.targets if isinstance(parents.get(t.node), ast.Assign)
+        and reads_item(t.node, t.local)
+        for n in ast.walk(parents[t.node]) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    )
     seen: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.expr) and _is_numeric(node, result.numeric_texts):

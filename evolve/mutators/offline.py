@@ -119,13 +119,14 @@ def apply_mutation(an: Analysis, mutation: Mutation) -> str | None:
     needs_parens = not isinstance(new, _ATOMIC) or (
         is_number(new) and isinstance(new, ast.Constant) and ast.unparse(new).startswith("-")
     )
-    if needs_parens and not (
-        isinstance(parent, _SAFE_PARENTS) and not _is_callee_or_base(parent, node)
-    ):
-        text = f"({text})"
     lines = an.code.splitlines(keepends=True)
     start = _char_offset(lines, node.lineno, node.col_offset)
     end = _char_offset(lines, node.end_lineno, node.end_col_offset)
+    already = an.code[start - 1 : start] == "(" and an.code[end : end + 1] == ")"
+    if needs_parens and not already and not (
+        isinstance(parent, _SAFE_PARENTS) and not _is_callee_or_base(parent, node)
+    ):
+        text = f"({text})"
     child = an.code[:start] + text + an.code[end:]
     try:
         compile(child, "<candidate>", "exec", dont_inherit=True)

@@ -21,7 +21,6 @@ from evolve.mutators.analysis import (
     free_names,
     is_minmax,
     is_number,
-    reads_item,
 )
 
 _ARITH_SWAPS: dict[type[ast.operator], list[ast.operator]] = {
@@ -55,6 +54,7 @@ class Mutation:
 
 
 Operator = Callable[[Analysis, random.Random, Analysis | None], Mutation | None]
+ItemTest = Callable[[ast.expr], bool]
 
 
 def _text(node: ast.AST) -> str:
@@ -157,7 +157,7 @@ def building_blocks(an: Analysis, scope: frozenset[str]) -> list[ast.expr]:
     return [blocks[k] for k in sorted(blocks)]
 
 
-def new_term(rng: random.Random, blocks: list[ast.expr], local: frozenset[str]) -> ast.expr | None:
+def new_term(rng: random.Random, blocks: list[ast.expr], is_item: ItemTest) -> ast.expr | None:
     """A fresh numeric term: a block, a scaled block, or two blocks combined.
 
     Terms that depend on the item (``p[j]``) are favoured: adding a constant of the
@@ -169,7 +169,7 @@ def new_term(rng: random.Random, blocks: list[ast.expr], local: frozenset[str]) 
     ] or blocks
     if not atoms:
         return None
-    items = [a for a in atoms if reads_item(a, local)] or atoms
+    items = [a for a in atoms if is_item(a)] or atoms
     roll = rng.random()
     if roll < 0.3:
         return copy.deepcopy(rng.choice(items if rng.random() < 0.7 else atoms))
@@ -205,7 +205,8 @@ def replace_with_block(an: Analysis, rng: random.Random, _: Analysis | None) -> 
     choices = [c for c in choices if ast.unparse(c) != old and target.node not in ast.walk(c)]
     if not choices:
         return None
-    new = copy.deepcopy(rng.choice(choices))
+    weights = [3.0 if an.is_item(c, target.local) else 1.0 for c in choices]
+    new = copy.deepcopy(rng.choices(choices, weights)[0])
     return Mutation(target.node, new, f"replace {_text(target.node)} -> {_text(new)} {_where(target.node)}")
 
 
@@ -214,7 +215,7 @@ def add_term(an: Analysis, rng: random.Random, _: Analysis | None) -> Mutation |
     target = _pick(rng, _numeric_targets(an, small=True))
     if target is None:
         return None
-    term = new_term(rng, building_blocks(an, target.scope), target.local)
+    term = new_term(rng, building_blocks(an, target.scope), lambda e: an.is_item(e, target.local))
     if term is None:
         return None
     node = target.node
@@ -328,10 +329,10 @@ def _depth_of(stmt: ast.stmt, node: ast.expr) -> int:
 
 
 OPERATORS: dict[str, tuple[Operator, float]] = {
-    "const": (perturb_constant, 3.0),
+    "const": (perturb_constant, 2.0),
     "swap": (swap_operator, 1.5),
     "minmax": (swap_min_max, 1.0),
-    "replace": (replace_with_block, 2.0),
+    "replace": (replace_with_block, 3.0),
     "add": (add_term, 3.0),
     "drop": (drop_term, 1.5),
 }

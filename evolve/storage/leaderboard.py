@@ -11,9 +11,13 @@ so the cost of a leaderboard does not grow with the size of the database.
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import case, func, or_, select
@@ -21,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from evolve.errors import NotFoundError, StorageError
 from evolve.storage import convert
+from evolve.storage.codec import utc
 from evolve.storage.engine import session_scope
 from evolve.storage.models import LLMCallRow, ProgramRow, RunRow
 from evolve.types import LLMCall, Program, Status
@@ -31,6 +36,8 @@ if TYPE_CHECKING:
 # Proposals that never reached a sandbox: they cost no evaluation.
 NOT_EVALUATED = (Status.DUPLICATE.value, Status.EDIT_FAILED.value)
 COLUMN_KEYS = ("score", "test_score")
+# From this many listed programs of one run, one pass over the run beats one query each.
+BATCH_FROM = 2
 
 
 @dataclass(frozen=True)
@@ -107,7 +114,7 @@ def leaderboard(store: Store, query: LeaderboardQuery) -> list[Entry]:
     stmt = stmt.limit(query.top)
     with _reading(store) as s:
         picked = [(int(i), _float(v)) for i, v in s.execute(stmt)]
-        return [_entry(s, pid, value) for pid, value in picked]
+        return _entries(s, picked) if picked else []
 
 
 def _float(value: Any) -> float | None:
@@ -117,31 +124,94 @@ def _float(value: Any) -> float | None:
         return None
 
 
-def _entry(s: Session, program_id: int, sort_value: float | None) -> Entry:
-    row = s.get(ProgramRow, program_id)
-    assert row is not None
-    call = s.get(LLMCallRow, row.llm_call_id) if row.llm_call_id is not None else None
-    spent = s.scalar(
+def _entries(s: Session, picked: list[tuple[int, float | None]]) -> list[Entry]:
+    ids = [pid for pid, _ in picked]
+    rows = {r.id: r for r in s.scalars(select(ProgramRow).where(ProgramRow.id.in_(ids)))}
+    call_ids = [r.llm_call_id for r in rows.values() if r.llm_call_id is not None]
+    calls = {
+        c.id: c for c in s.scalars(select(LLMCallRow).where(LLMCallRow.id.in_(call_ids)))
+    } if call_ids else {}
+    found = _until_found(s, list(rows.values()))
+    out: list[Entry] = []
+    for pid, value in picked:
+        row = rows[pid]
+        call = calls.get(row.llm_call_id) if row.llm_call_id is not None else None
+        spent, evaluated = found[pid]
+        out.append(Entry(
+            program=convert.program(row),
+            problem=row.problem,
+            model=call.model if call is not None else None,
+            template_hash=call.template_hash if call is not None else None,
+            cost_usd=spent,
+            evaluations=evaluated,
+            sort_value=value,
+        ))
+    return out
+
+
+def _until_found(s: Session, rows: list[ProgramRow]) -> dict[int, tuple[float, int]]:
+    """(USD spent, evaluations run) by each program's run up to its creation / iteration.
+
+    One aggregate per program when a run has a single listed program; when it has several,
+    one pass over the run's calls and evaluated iterations serves them all by bisection.
+    """
+    by_run: dict[int, list[ProgramRow]] = defaultdict(list)
+    for row in rows:
+        by_run[row.run_id].append(row)
+    out: dict[int, tuple[float, int]] = {}
+    for run_id, members in by_run.items():
+        if len(members) < BATCH_FROM:
+            for row in members:
+                out[row.id] = (_spent(s, row), _evaluated(s, row))
+            continue
+        last = max(members, key=lambda r: r.iteration).iteration
+        newest = max(utc_time(r.created_at) for r in members)
+        spend = s.execute(
+            select(LLMCallRow.created_at, LLMCallRow.cost_usd)
+            .where(LLMCallRow.run_id == run_id, LLMCallRow.created_at <= newest)
+            .order_by(LLMCallRow.created_at)
+        ).all()
+        stamps = [utc_time(t) for t, _ in spend]
+        totals = list(accumulate(float(c or 0.0) for _, c in spend))
+        iterations = list(s.scalars(
+            select(ProgramRow.iteration)
+            .where(ProgramRow.run_id == run_id, ProgramRow.iteration <= last,
+                   ProgramRow.status.not_in(NOT_EVALUATED))
+            .order_by(ProgramRow.iteration)
+        ))
+        for row in members:
+            n_calls = bisect_right(stamps, utc_time(row.created_at))
+            out[row.id] = (
+                totals[n_calls - 1] if n_calls else 0.0,
+                bisect_right(iterations, row.iteration),
+            )
+    return out
+
+
+def utc_time(value: datetime) -> datetime:
+    stamp = utc(value)
+    assert stamp is not None
+    return stamp
+
+
+def _spent(s: Session, row: ProgramRow) -> float:
+    total = s.scalar(
         select(func.coalesce(func.sum(LLMCallRow.cost_usd), 0.0)).where(
             LLMCallRow.run_id == row.run_id, LLMCallRow.created_at <= row.created_at
         )
     )
-    evaluated = s.scalar(
+    return float(total or 0.0)
+
+
+def _evaluated(s: Session, row: ProgramRow) -> int:
+    count = s.scalar(
         select(func.count()).where(
             ProgramRow.run_id == row.run_id,
             ProgramRow.iteration <= row.iteration,
             ProgramRow.status.not_in(NOT_EVALUATED),
         )
     )
-    return Entry(
-        program=convert.program(row),
-        problem=row.problem,
-        model=call.model if call is not None else None,
-        template_hash=call.template_hash if call is not None else None,
-        cost_usd=float(spent or 0.0),
-        evaluations=int(evaluated or 0),
-        sort_value=sort_value,
-    )
+    return int(count or 0)
 
 
 def problems_of(store: Store, program_ids: list[int]) -> set[str]:
