@@ -33,6 +33,7 @@ class Row:
     unit: str
     target: str = ""
     note: str = ""
+    shown: str = ""  # a measurement already formatted by the bench that made it
 
 
 def _best_of(repeats: int, fn: Callable[[], object]) -> float:
@@ -137,12 +138,35 @@ def smtwt_references() -> list[Row]:
     return rows
 
 
+def _text_rows(module: str) -> list[Row]:
+    """Rows of a problem's own bench module: ``rows()`` gives (name, measured, target)."""
+    import importlib
+
+    found = importlib.import_module(f"bench.{module}").rows()
+    return [Row(name, float("nan"), "", target, shown=measured) for name, measured, target in found]
+
+
+def eplb() -> list[Row]:
+    return _text_rows("eplb_bench")
+
+
+def spot() -> list[Row]:
+    return _text_rows("spot_bench")
+
+
+def routing() -> list[Row]:
+    return _text_rows("routing_bench")
+
+
 BENCHES: list[Callable[[], list[Row]]] = [
     smtt_scoring,
     smtt_eval_cli,
     smtt_engine_eval,
     smtt_exact,
     smtwt_references,
+    eplb,
+    spot,
+    routing,
 ]
 
 
@@ -156,7 +180,8 @@ def main(argv: list[str]) -> int:
     width = max(len(r.name) for r in rows) if rows else 10
     print(f"{'benchmark':<{width}}  {'value':>10}  unit  {'target':<8}  note")
     for r in rows:
-        print(f"{r.name:<{width}}  {r.value:>10.4g}  {r.unit:<4}  {r.target:<8}  {r.note}")
+        value = f"{r.shown:>16}" if r.shown else f"{r.value:>10.4g}  {r.unit:<4}"
+        print(f"{r.name:<{width}}  {value}  {r.target:<8}  {r.note}")
     return 0
 
 

@@ -117,12 +117,12 @@ def _lineage_figure(run: Run, programs: list[Program]) -> Any:
     line = chain(best, programs)
     go = _go()
     fig = go.Figure(go.Scatter(
-        x=[p.generation for p in line], y=[p.score for p in line], mode="lines+markers+text",
+        x=[p.iteration for p in line], y=[p.score for p in line], mode="lines+markers+text",
         text=[str(p.id) for p in line], textposition="top center", name="champion lineage",
-        hovertext=[f"program {p.id}, {p.proposer}, iteration {p.iteration}" for p in line],
+        hovertext=[f"program {p.id}, {p.proposer}, generation {p.generation}" for p in line],
         marker={"size": 10, "color": "#9467bd"},
     ))
-    return _layout(fig, "generation (program id above each point)", "score")
+    return _layout(fig, "iteration it was found at (program id above each point)", "score")
 
 
 def _yield_figure(programs: list[Program], group_of: dict[int, str]) -> Any:
