@@ -37,8 +37,12 @@ def list_cmd(dirs: tuple[Path, ...]) -> None:
 @problems.command(name="show")
 @click.argument("name")
 @click.option("--dir", "dirs", multiple=True, type=click.Path(path_type=Path), help=_DIR_HELP)
-def show_cmd(name: str, dirs: tuple[Path, ...]) -> None:
-    """One problem: folder, verifier, entry points, cascade stages, run defaults."""
+@click.option("--no-baselines", is_flag=True, help="Do not score (or read cached) baselines.")
+@click.option("--sandbox", type=click.Choice(["auto", "docker", "process"]), default="auto",
+              show_default=True, help="Where baselines are scored the first time.")
+def show_cmd(name: str, dirs: tuple[Path, ...], no_baselines: bool, sandbox: str) -> None:
+    """One problem: folder, verifier, entry points, cascade stages, run defaults, and its
+    baselines' train and held-out test scores (scored once, then cached)."""
     from evolve.problems import find_problem
 
     spec = find_problem(name, dirs)
@@ -56,6 +60,22 @@ def show_cmd(name: str, dirs: tuple[Path, ...]) -> None:
     if spec.run_defaults:
         defaults = ", ".join(f"{k}={v}" for k, v in spec.run_defaults.items())
         click.echo(f"  defaults   {defaults}")
+    if no_baselines or not spec.baseline_files():
+        return
+    from evolve.baselines import baselines
+
+    rows = baselines(spec, sandbox_kind=sandbox)
+    names = spec.main_metrics or []
+    click.echo("  baselines  (score: higher is better; test = held-out instances)")
+    for row in rows:
+        if row.score is None or row.test_score is None:
+            click.echo(f"    {row.name:<16} {row.status}: {row.reason or ''}")
+            continue
+        extra = "  ".join(
+            f"{m} {row.test_metrics[m]:.4g}" for m in names if m in row.test_metrics
+        )
+        click.echo(f"    {row.name:<16} train {row.score:>10.4g}   test {row.test_score:>10.4g}"
+                   f"   {extra}".rstrip())
 
 
 @click.command(name="init")

@@ -72,6 +72,9 @@ class Target:
     # expression is about, e.g. the job ``j`` of a priority key.
     local: frozenset[str] = frozenset()
     item: bool = False  # its statement reads a per-item value: where a priority is computed
+    # Names its statement assigns: ``t += t * t`` would grow without bound, so new terms
+    # never read them.
+    assigned: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -258,8 +261,15 @@ def _collect_targets(result: Analysis, tree: ast.Module, parents: dict[ast.AST, 
             ):
                 numeric = _is_numeric(child, result.numeric_texts)
                 visible = frozenset(n for n, line in child_scope.items() if line < child.lineno)
-                item = _in_item_statement(child, parents, child_local)
-                result.targets.append(Target(child, visible, numeric, depth, child_local, item))
+                stmt = _statement_of(child, parents)
+                item = _reads_item_statement(stmt, child_local)
+                assigned = frozenset(
+                    n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)
+                    and isinstance(n.ctx, ast.Store)
+                ) if isinstance(stmt, ast.Assign | ast.AugAssign | ast.AnnAssign) else frozenset()
+                result.targets.append(
+                    Target(child, visible, numeric, depth, child_local, item, assigned)
+                )
             deeper = depth + (1 if isinstance(child, ast.expr) else 0)
             visit(child, child_scope, deeper, child_local)
 
@@ -274,12 +284,13 @@ def reads_item(node: ast.AST, local: frozenset[str]) -> bool:
     )
 
 
-def _in_item_statement(
-    node: ast.AST, parents: dict[ast.AST, ast.AST], local: frozenset[str]
-) -> bool:
-    stmt = node
-    while not isinstance(stmt, ast.stmt) and stmt in parents:
-        stmt = parents[stmt]
+def _statement_of(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> ast.AST:
+    while not isinstance(node, ast.stmt) and node in parents:
+        node = parents[node]
+    return node
+
+
+def _reads_item_statement(stmt: ast.AST, local: frozenset[str]) -> bool:
     own = [c for c in ast.iter_child_nodes(stmt) if isinstance(c, ast.expr)]
     return any(reads_item(c, local) for c in own)
 

@@ -196,11 +196,11 @@ def replace_with_block(an: Analysis, rng: random.Random, _: Analysis | None) -> 
         return None
     old = ast.unparse(target.node)
     if rng.random() < 0.5:
-        choices = building_blocks(an, target.scope)
+        choices = building_blocks(an, target.scope - target.assigned)
     else:
         choices = [
             n for n in an.pool
-            if free_names(n) <= target.scope and _size(n) <= MAX_TARGET_SIZE
+            if free_names(n) <= target.scope - target.assigned and _size(n) <= MAX_TARGET_SIZE
         ]
     choices = [c for c in choices if ast.unparse(c) != old and target.node not in ast.walk(c)]
     if not choices:
@@ -215,7 +215,7 @@ def add_term(an: Analysis, rng: random.Random, _: Analysis | None) -> Mutation |
     target = _pick(rng, _numeric_targets(an, small=True))
     if target is None:
         return None
-    term = new_term(rng, building_blocks(an, target.scope), lambda e: an.is_item(e, target.local))
+    term = new_term(rng, building_blocks(an, target.scope - target.assigned), lambda e: an.is_item(e, target.local))
     if term is None:
         return None
     node = target.node
