@@ -7,14 +7,33 @@ written for the next (fix) prompt: which SEARCH text failed and what the closest
 
 from __future__ import annotations
 
-import ast
 import difflib
-import hashlib
 import re
 import textwrap
 from dataclasses import dataclass, field
 
 from evolve.errors import EditError
+from evolve.normalize import check_syntax, normalize_code, normalize_newlines, normalized_hash
+
+__all__ = [
+    "BLOCK_END",
+    "BLOCK_START",
+    "Block",
+    "DiffHunk",
+    "EditResult",
+    "apply_diff",
+    "apply_edit",
+    "apply_rewrite",
+    "check_syntax",
+    "extract_block",
+    "extract_code",
+    "normalize_code",
+    "normalize_newlines",
+    "normalized_hash",
+    "parse_diff",
+    "splice_block",
+    "split_block",
+]
 
 BLOCK_START = "# EVOLVE-BLOCK-START"
 BLOCK_END = "# EVOLVE-BLOCK-END"
@@ -53,10 +72,6 @@ class DiffHunk:
 class EditResult:
     code: str
     notes: list[str] = field(default_factory=list)  # what tolerance was needed, per hunk
-
-
-def normalize_newlines(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def split_block(code: str) -> Block:
@@ -159,15 +174,15 @@ def apply_diff(parent: str, response: str) -> EditResult:
 def _apply_hunk(
     body: list[str], hunk: DiffHunk, number: int, block: Block, notes: list[str]
 ) -> list[str]:
-    for text in (hunk.search, hunk.replace):
+    search = _trim_blank_edges(hunk.search.split("\n"))
+    replace = _trim_blank_edges(hunk.replace.split("\n") if hunk.replace.strip() else [])
+    search, replace = _drop_copied_markers(search, replace, number, notes)
+    for text in (*search, *replace):
         if BLOCK_START in text or BLOCK_END in text:
             raise EditError(
                 f"SEARCH block {number} touches an EVOLVE-BLOCK marker; only the code between "
                 "the markers may change"
             )
-    search = _trim_blank_edges(hunk.search.split("\n"))
-    replace = hunk.replace.split("\n") if hunk.replace.strip() else []
-    replace = _trim_blank_edges(replace)
     if not search:
         raise EditError(f"SEARCH block {number} is empty; copy the lines to change into it")
     found = _locate(body, search)
@@ -180,11 +195,27 @@ def _apply_hunk(
             )
         raise EditError(_no_match_message(body, search, number, block.first_line))
     start, indent_shift, how = found
-    if how:
+    later = sum(body[i : i + len(search)] == search for i in range(start + 1, len(body)))
+    if how or later:
         line_no = block.first_line + start
-        notes.append(f"SEARCH block {number}: {how} at line {line_no}")
+        note = f"SEARCH block {number}: {how or 'matched'} at line {line_no}"
+        if later:
+            note += f"; {later} later identical place(s) left unchanged"
+        notes.append(note)
     new_lines = [_shift_indent(line, indent_shift) for line in replace]
     return body[:start] + new_lines + body[start + len(search) :]
+
+
+def _drop_copied_markers(
+    search: list[str], replace: list[str], number: int, notes: list[str]
+) -> tuple[list[str], list[str]]:
+    """Models often copy a marker line into both sides of a hunk as context: drop it."""
+    for index, marker in ((0, BLOCK_START), (-1, BLOCK_END)):
+        if search and replace and search[index].strip() == replace[index].strip() == marker:
+            search = search[1:] if index == 0 else search[:-1]
+            replace = replace[1:] if index == 0 else replace[:-1]
+            notes.append(f"SEARCH block {number}: ignored the copied '{marker}' line")
+    return search, replace
 
 
 def _trim_blank_edges(lines: list[str]) -> list[str]:
@@ -267,9 +298,7 @@ def _closest_window(body: list[str], search: list[str]) -> tuple[int, float] | N
 
 def _no_match_message(body: list[str], search: list[str], number: int, first_line: int) -> str:
     quoted = textwrap.indent("\n".join(search), "    ")
-    message = (
-        f"SEARCH block {number} does not match the EVOLVE-BLOCK. It searched for:\n{quoted}\n"
-    )
+    message = f"SEARCH block {number} does not match the EVOLVE-BLOCK. It searched for:\n{quoted}\n"
     best = _closest_window(body, search)
     if best is not None and best[1] > 0.3:
         i, ratio = best
@@ -322,7 +351,9 @@ def apply_rewrite(parent: str, response: str) -> EditResult:
     block = split_block(parent)
     code = extract_code(response).strip("\n")
     if not code.strip():
-        raise EditError("the rewrite is empty; answer with the new EVOLVE-BLOCK in a ```python fence")
+        raise EditError(
+            "the rewrite is empty; answer with the new EVOLVE-BLOCK in a ```python fence"
+        )
     notes: list[str] = []
     if BLOCK_START in code or BLOCK_END in code:
         child = split_block(code + "\n")
@@ -383,54 +414,3 @@ def apply_edit(parent: str, response: str) -> EditResult:
     if is_diff(response):
         return apply_diff(parent, response)
     return apply_rewrite(parent, response)
-
-
-# ---------------------------------------------------------------- syntax, normalisation
-
-
-def check_syntax(code: str) -> str | None:
-    """None if ``code`` compiles, else a one-line message with the line number."""
-    try:
-        compile(code, "<candidate>", "exec", dont_inherit=True)
-    except SyntaxError as exc:
-        where = f"line {exc.lineno}: " if exc.lineno else ""
-        return f"SyntaxError: {where}{exc.msg}"
-    except ValueError as exc:  # e.g. null bytes in the source
-        return f"invalid source: {exc}"
-    return None
-
-
-class _DropDocstrings(ast.NodeTransformer):
-    def generic_visit(self, node: ast.AST) -> ast.AST:
-        super().generic_visit(node)
-        body = getattr(node, "body", None)
-        if isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            assert isinstance(body, list)
-            if body and _is_docstring(body[0]):
-                body.pop(0)
-                if not body:
-                    body.append(ast.Pass())
-        return node
-
-
-def _is_docstring(stmt: ast.stmt) -> bool:
-    return (
-        isinstance(stmt, ast.Expr)
-        and isinstance(stmt.value, ast.Constant)
-        and isinstance(stmt.value.value, str)
-    )
-
-
-def normalize_code(code: str) -> str:
-    """Code with comments, docstrings and layout removed, so trivial edits compare equal."""
-    code = normalize_newlines(code)
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError):
-        lines = (re.sub(r"\s+#[^'\"]*$", "", line).rstrip() for line in code.split("\n"))
-        return "\n".join(line for line in lines if line and not line.lstrip().startswith("#"))
-    return ast.unparse(_DropDocstrings().visit(tree))
-
-
-def normalized_hash(code: str) -> str:
-    return hashlib.sha256(normalize_code(code).encode("utf-8")).hexdigest()

@@ -16,19 +16,19 @@ import asyncio
 import math
 import random
 import time
-from collections import Counter
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, cast
 
-from evolve.budgets import Budgets, BudgetState
+from evolve.budgets import Budgets
 from evolve.edits import normalized_hash
 from evolve.errors import BudgetExceeded, EvolveError, ProviderError
 from evolve.evaluation import ProgramOutcome, evaluate_program
 from evolve.llm.proposer import ModelCallFailed
-from evolve.population import Population
 from evolve.progress import Progress, ProgressSnapshot
 from evolve.prompting import choose_kind
 from evolve.proposal import ProposalKind, ProposalRequest, Proposer
+from evolve.restore import restore
 from evolve.types import Program, Run, RunStatus, Status
 
 if TYPE_CHECKING:
@@ -37,9 +37,6 @@ if TYPE_CHECKING:
     from evolve.config import RunConfig
     from evolve.storage import Store
     from sandbox.base import Sandbox
-
-_EVALUATED = (Status.COMPLETE, Status.INVALID, Status.TIMEOUT, Status.FAILED)
-
 
 @dataclass(frozen=True)
 class RunSummary:
@@ -79,29 +76,13 @@ class Engine:
             stagnation_generations=config.stagnation_generations,
             islands=config.population.islands,
         )
-        stored = store.programs(run.id)
-        self.population = Population.rebuild(
-            [p for p in stored if reached_last_stage(p)],
-            params=config.population, features=spec.features, seed=config.seed,
-        )
-        for program in stored:
-            self.population.mark_seen(program.code_hash, program.id)
-        self._statuses: Counter[Status] = Counter(p.status for p in stored if p.status.finished)
+        restored = restore(store, run, spec, config)
+        self.population, self.state = restored.population, restored.state
+        self._statuses = restored.statuses
+        self.next_iteration = restored.next_iteration
+        self._unfinished = restored.unfinished
+        self._best_test = restored.best_test
         self._last_failure: dict[int, Program] = {}
-        self._best_test: float | None = None
-        self.state = BudgetState(
-            iterations_started=max(0, store.max_iteration(run.id)),
-            # Unfinished children are evaluated first thing, so they count already.
-            evaluations=sum(1 for p in stored if p.status in _EVALUATED or not p.status.finished),
-            cost_usd=store.run_cost(run.id),
-            elapsed_before=_elapsed_before(store, run.id),
-        )
-        best = self.population.best()
-        if best is not None and best.score is not None:
-            self.state.best_score, self.state.best_iteration = best.score, best.iteration
-            self._best_test = best.test_score
-        self.next_iteration = store.max_iteration(run.id) + 1
-        self._unfinished = [p for p in stored if p.status in (Status.PENDING, Status.RUNNING)]
         self._workers = asyncio.Semaphore(config.workers)
         # Proposals in flight, and proposed children waiting for a free worker. The loop
         # keeps the first at K and the second at most W, so both stages stay busy while
@@ -153,7 +134,7 @@ class Engine:
             iterations=max(0, self.store.max_iteration(self.run_id)),
             evaluations=self.state.evaluations,
             cost_usd=self.store.run_cost(self.run_id),
-            finished_at=_utcnow(),
+            finished_at=datetime.now(UTC),
         )
         self.store.add_event(
             self.run_id, "stop", reason, {"seconds": elapsed, "elapsed_total": self.state.elapsed}
@@ -349,7 +330,7 @@ class Engine:
             reason=outcome.reason,
             eval_seconds=outcome.seconds,
             features=self.population.features_of(program.code, outcome.metrics),
-            evaluated_at=_utcnow(),
+            evaluated_at=datetime.now(UTC),
         )
         self._tally(done)
         # A score from a short cascade stage is not comparable with full-train scores, so
@@ -425,24 +406,5 @@ class Engine:
         )
 
 
-def reached_last_stage(program: Program) -> bool:
-    """Whether a stored program's score is a full-train-set score (see evaluate_program)."""
-    stage, stages = program.metrics.get("stage"), program.metrics.get("stages")
-    return stage is None or stages is None or stage >= stages
-
-
 def _is_better(program: Program, best: float) -> bool:
     return program.score is not None and math.isfinite(program.score) and program.score > best
-
-
-def _elapsed_before(store: Store, run_id: int) -> float:
-    """Wall time of the run's earlier sessions, so --time-limit spans resumes."""
-    stops = [e for e in store.events(run_id) if e.kind == "stop"]
-    value = stops[-1].data.get("elapsed_total") if stops else None
-    return float(value) if isinstance(value, int | float) else 0.0
-
-
-def _utcnow() -> object:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)

@@ -6,8 +6,10 @@ The engine rebuilds a population from the database on resume with ``Population.r
 which replays the stored programs in id order and so equals the incremental population.
 
 Migration is scheduled by the program stream itself (every ``migration_interval``
-generations, one generation being one program per island) rather than by the caller,
-so a rebuilt population has migrated exactly as the original did.
+generations, one generation being one evaluated program per island) rather than by the
+caller, so a rebuilt population has migrated exactly as the original did. Programs that
+finish out of id order (concurrent evaluations) make the live population differ slightly
+from the rebuilt one; the rebuilt one is still a pure function of the stored programs.
 """
 
 from __future__ import annotations
@@ -22,8 +24,13 @@ from evolve.errors import ConfigError, EvolveError
 from evolve.types import Program, Status
 
 SELECTIONS = ("proportional", "rank", "tournament", "uniform")
-_ALIASES = {"fitness": "proportional", "fitness_proportional": "proportional", "roulette":
-            "proportional", "power_law": "rank", "random": "uniform"}
+_ALIASES = {
+    "fitness": "proportional",
+    "fitness_proportional": "proportional",
+    "roulette": "proportional",
+    "power_law": "rank",
+    "random": "uniform",
+}
 # These never reach a sandbox, so their code says nothing about duplicates.
 _UNSEEN = (Status.FAILED, Status.EDIT_FAILED)
 # Only evaluations advance the migration clock: the engine adds every evaluated program,
@@ -79,8 +86,10 @@ class PopulationParams:
     def axes(self) -> tuple[FeatureAxis, ...]:
         if self.features:
             return self.features
-        return (FeatureAxis("score", bins=self.archive_bins),
-                FeatureAxis("code_length", bins=self.archive_bins))
+        return (
+            FeatureAxis("score", bins=self.archive_bins),
+            FeatureAxis("code_length", bins=self.archive_bins),
+        )
 
     @classmethod
     def from_config(cls, section: Any, features: Iterable[Any] = ()) -> PopulationParams:
@@ -113,8 +122,9 @@ class _Island:
     bounds: list[tuple[float, float] | None] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.bounds = [(a.low, a.high) if a.low is not None and a.high is not None else None
-                       for a in self.axes]
+        self.bounds = [
+            (a.low, a.high) if a.low is not None and a.high is not None else None for a in self.axes
+        ]
 
     def cell_of(self, program: Program) -> tuple[int, ...]:
         cell = []
@@ -175,8 +185,12 @@ class _Island:
 
 
 class Population:
-    def __init__(self, params: PopulationParams | None = None, rng: random.Random | None = None,
-                 **overrides: Any) -> None:
+    def __init__(
+        self,
+        params: PopulationParams | None = None,
+        rng: random.Random | None = None,
+        **overrides: Any,
+    ) -> None:
         base = params or PopulationParams()
         self.params = PopulationParams(**{**base.__dict__, **overrides}) if overrides else base
         self.rng = rng if rng is not None else random.Random(0)
@@ -190,8 +204,14 @@ class Population:
         self.migrations = 0
 
     @classmethod
-    def rebuild(cls, programs: Iterable[Program], params: Any = None, features: Iterable[Any] = (),
-                seed: int = 0, rng: random.Random | None = None) -> Population:
+    def rebuild(
+        cls,
+        programs: Iterable[Program],
+        params: Any = None,
+        features: Iterable[Any] = (),
+        seed: int = 0,
+        rng: random.Random | None = None,
+    ) -> Population:
         """The population that adding ``programs`` in id order produces (for resume).
 
         ``params`` is a ``PopulationParams`` or a config section (pydantic model or dict);
@@ -227,8 +247,10 @@ class Population:
         self._ids.add(program.id)
         self._statuses[program.id] = program.status
         entered = False
-        if program.status is Status.COMPLETE and program.score is not None and math.isfinite(
-            program.score
+        if (
+            program.status is Status.COMPLETE
+            and program.score is not None
+            and math.isfinite(program.score)
         ):
             if self._best is None or _better(program, self._best):
                 self._best = program
@@ -285,8 +307,9 @@ class Population:
     def state(self) -> dict[str, Any]:
         """Everything that is a function of the programs added (not of the rng)."""
         return {
-            "islands": [sorted((cell, p.id) for cell, p in isl.cells.items())
-                        for isl in self._islands],
+            "islands": [
+                sorted((cell, p.id) for cell, p in isl.cells.items()) for isl in self._islands
+            ],
             "bounds": [list(isl.bounds) for isl in self._islands],
             "best": self._best.id if self._best else None,
             "hashes": sorted(self._hashes.items()),
@@ -330,8 +353,9 @@ class Population:
         away = [p for p in others if p.island % len(self._islands) != island] or others
         return select(away, self.params, rng or self.rng)
 
-    def inspirations(self, island: int, parent: Program, k: int | None = None,
-                     rng: random.Random | None = None) -> list[Program]:
+    def inspirations(
+        self, island: int, parent: Program, k: int | None = None, rng: random.Random | None = None
+    ) -> list[Program]:
         """The island's best programs, then diverse ones from other cells (and islands)."""
         rng = rng or self.rng
         k = self.params.num_inspirations if k is None else k
@@ -350,7 +374,8 @@ class Population:
             take(program)
         parent_cell = self.cell_of(island, parent)
         diverse = [p for p in local if self.cell_of(island, p) != parent_cell]
-        diverse += [p for p in self.elites() if p.id not in {q.id for q in local}]
+        local_ids = {p.id for p in local}
+        diverse += [p for p in self.elites() if p.id not in local_ids]
         for program in rng.sample(diverse, len(diverse)):
             take(program)
         for program in local:  # too few cells yet: fill with whatever is left

@@ -60,12 +60,13 @@ def _build_root(spec: dict[str, Any]) -> None:
         elif os.path.isdir(path):
             os.makedirs(target, exist_ok=True)
             _bind_readonly(path, target)
-    os.makedirs(root + "/dev")
+    # exist_ok: a bound folder (a virtualenv under /tmp, say) may have created these already.
+    os.makedirs(root + "/dev", exist_ok=True)
     for name in DEVICES:
         open(f"{root}/dev/{name}", "w").close()
         _bind_readonly(f"/dev/{name}", f"{root}/dev/{name}", extra=0)
-    os.makedirs(root + "/proc")
-    os.makedirs(root + "/tmp", mode=0o1777)
+    os.makedirs(root + "/proc", exist_ok=True)
+    os.makedirs(root + "/tmp", mode=0o1777, exist_ok=True)
     os.chmod(root + "/tmp", 0o1777)
     shutil.copytree(spec["src"], root + "/work")
     for dirpath, _, filenames in os.walk(root + "/work"):

@@ -50,7 +50,9 @@ def test_golden_edit(case: str) -> None:
 
 
 def test_golden_cases_cover_every_kind() -> None:
-    assert any(c.startswith("diff_") for c in CASES) and any(c.startswith("rewrite_") for c in CASES)
+    assert any(c.startswith("diff_") for c in CASES) and any(
+        c.startswith("rewrite_") for c in CASES
+    )
     assert any((GOLDEN / c / "error.txt").exists() for c in CASES)
     assert b"\r\n" in (GOLDEN / "diff_crlf_trailing_ws" / "response.txt").read_bytes()
 
@@ -87,7 +89,11 @@ def test_extract_and_splice_round_trip() -> None:
 
 @pytest.mark.parametrize(
     "code",
-    ["x = 1\n", f"{BLOCK_START}\n{BLOCK_START}\n{BLOCK_END}\n", f"{BLOCK_END}\nx = 1\n{BLOCK_START}\n"],
+    [
+        "x = 1\n",
+        f"{BLOCK_START}\n{BLOCK_START}\n{BLOCK_END}\n",
+        f"{BLOCK_END}\nx = 1\n{BLOCK_START}\n",
+    ],
 )
 def test_broken_markers_are_refused(code: str) -> None:
     with pytest.raises(EditError, match="EVOLVE-BLOCK"):
@@ -113,6 +119,15 @@ def test_empty_replace_deletes_the_lines() -> None:
     code = apply_diff(PROGRAM, response).code
     assert "return helper(x) * 2" not in code
     assert "def helper(x):\n    return x + 1" in code
+
+
+def test_ambiguous_search_changes_the_first_place_and_says_so() -> None:
+    program = f"{BLOCK_START}\nx = 1\ny = 2\nx = 1\n{BLOCK_END}\n"
+    result = apply_diff(program, "<<<<<<< SEARCH\nx = 1\n=======\nx = 3\n>>>>>>> REPLACE\n")
+    assert extract_block(result.code) == "x = 3\ny = 2\nx = 1\n"
+    assert result.notes == [
+        "SEARCH block 1: matched at line 2; 1 later identical place(s) left unchanged"
+    ]
 
 
 def test_fuzzy_match_is_bounded() -> None:

@@ -44,7 +44,7 @@ def schedule(p: list[int], d: list[int], w: list[int]) -> list[int]:
 '''
 
 # Only the key is evolved, inside a loop: the block is indented and sees outer names.
-KEY_SEED = '''def schedule(p, d, w):
+KEY_SEED = """def schedule(p, d, w):
     unscheduled = list(range(len(p)))
     t = 0
     order = []
@@ -60,10 +60,10 @@ KEY_SEED = '''def schedule(p, d, w):
         order.append(j)
         t += p[j]
     return order
-'''
+"""
 
 # A module-level priority function with its inputs as parameters.
-PRIORITY_SEED = '''import math
+PRIORITY_SEED = """import math
 
 # EVOLVE-BLOCK-START
 def priority(j, t, p, d, w, total_p):
@@ -76,7 +76,7 @@ def priority(j, t, p, d, w, total_p):
 
 def helper(x):
     return x * 2  # outside the block: never touched
-'''
+"""
 
 SEEDS = [LOOP_SEED, KEY_SEED, PRIORITY_SEED]
 
@@ -170,7 +170,8 @@ def test_comments_and_layout_outside_the_mutated_expression_survive() -> None:
     proposal = OfflineProposer(seed=8, max_mutations=1).mutate(LOOP_SEED, None, 0)
     assert proposal.code is not None
     changed = [
-        (a, b) for a, b in zip(LOOP_SEED.splitlines(), proposal.code.splitlines(), strict=True)
+        (a, b)
+        for a, b in zip(LOOP_SEED.splitlines(), proposal.code.splitlines(), strict=True)
         if a != b
     ]
     assert len(changed) == 1  # one expression, one line
@@ -189,20 +190,35 @@ def test_unmutable_parents_fail_with_a_reason() -> None:
 
 
 def _program(pid: int, code: str) -> Program:
-    return Program(id=pid, run_id=1, code=code, code_hash=normalized_hash(code),
-                   status=Status.COMPLETE, iteration=pid, score=-1.0)
+    return Program(
+        id=pid,
+        run_id=1,
+        code=code,
+        code_hash=normalized_hash(code),
+        status=Status.COMPLETE,
+        iteration=pid,
+        score=-1.0,
+    )
 
 
 def test_propose_implements_the_proposer_protocol() -> None:
     proposer = OfflineProposer(seed=1)
     assert isinstance(proposer, Proposer)
-    spec = ProblemSpec.model_validate({
-        "name": "toy", "description": "toy", "verifier": {"class": "x:Y"},
-        "entry_points": [{"name": "schedule", "signature": "schedule(p, d, w)"}],
-    })
+    spec = ProblemSpec.model_validate(
+        {
+            "name": "toy",
+            "description": "toy",
+            "verifier": {"class": "x:Y"},
+            "entry_points": [{"name": "schedule", "signature": "schedule(p, d, w)"}],
+        }
+    )
     request = ProposalRequest(
-        parent=_program(1, LOOP_SEED), inspirations=[], other_parent=_program(2, KEY_SEED),
-        kind="crossover", problem=spec, seed=42,
+        parent=_program(1, LOOP_SEED),
+        inspirations=[],
+        other_parent=_program(2, KEY_SEED),
+        kind="crossover",
+        problem=spec,
+        seed=42,
     )
     proposal = asyncio.run(proposer.propose(request))
     assert isinstance(proposal, Proposal) and proposal.code is not None

@@ -17,12 +17,26 @@ from evolve.types import Program, Status
 AXIS = (FeatureAxis("x", 0.0, 10.0, 10),)
 
 
-def prog(pid: int, score: float | None, *, x: float = 0.0, island: int = 0,
-         status: Status = Status.COMPLETE, code: str | None = None) -> Program:
+def prog(
+    pid: int,
+    score: float | None,
+    *,
+    x: float = 0.0,
+    island: int = 0,
+    status: Status = Status.COMPLETE,
+    code: str | None = None,
+) -> Program:
     code = code if code is not None else f"def f():\n    return {pid}\n"
     return Program(
-        id=pid, run_id=1, code=code, code_hash=f"h:{code}",
-        status=status, iteration=pid, island=island, score=score, features={"x": x},
+        id=pid,
+        run_id=1,
+        code=code,
+        code_hash=f"h:{code}",
+        status=status,
+        iteration=pid,
+        island=island,
+        score=score,
+        features={"x": x},
     )
 
 
@@ -104,12 +118,26 @@ def test_map_elites_keeps_the_better_program_per_cell() -> None:
 def test_programs_that_are_not_complete_never_become_parents() -> None:
     population = Population(PopulationParams(islands=1, features=AXIS, selection="uniform"))
     population.add(prog(1, 0.0, x=1))
-    for pid, status in enumerate([Status.INVALID, Status.TIMEOUT, Status.FAILED,
-                                  Status.EDIT_FAILED, Status.DUPLICATE, Status.PENDING], start=2):
+    for pid, status in enumerate(
+        [
+            Status.INVALID,
+            Status.TIMEOUT,
+            Status.FAILED,
+            Status.EDIT_FAILED,
+            Status.DUPLICATE,
+            Status.PENDING,
+        ],
+        start=2,
+    ):
         assert not population.add(prog(pid, 100.0, x=pid, status=status))
     assert {population.select_parent(0).id for _ in range(100)} == {1}
     assert population.status_counts() == {
-        "COMPLETE": 1, "INVALID": 1, "TIMEOUT": 1, "FAILED": 1, "EDIT_FAILED": 1, "DUPLICATE": 1,
+        "COMPLETE": 1,
+        "INVALID": 1,
+        "TIMEOUT": 1,
+        "FAILED": 1,
+        "EDIT_FAILED": 1,
+        "DUPLICATE": 1,
     }
 
 
@@ -142,8 +170,13 @@ def test_ring_migration_every_interval() -> None:
 
 def random_stream(seed: int, count: int) -> list[Program]:
     rng = random.Random(seed)
-    statuses = [Status.COMPLETE] * 6 + [Status.INVALID, Status.TIMEOUT, Status.DUPLICATE,
-                                        Status.EDIT_FAILED, Status.FAILED]
+    statuses = [Status.COMPLETE] * 6 + [
+        Status.INVALID,
+        Status.TIMEOUT,
+        Status.DUPLICATE,
+        Status.EDIT_FAILED,
+        Status.FAILED,
+    ]
     out = []
     for pid in range(1, count + 1):
         status = rng.choice(statuses)

@@ -75,6 +75,7 @@ class Target:
     # Names its statement assigns: ``t += t * t`` would grow without bound, so new terms
     # never read them.
     assigned: frozenset[str] = frozenset()
+    dead: bool = False  # it only feeds variables nothing reads: changing it changes nothing
 
 
 @dataclass
@@ -94,8 +95,10 @@ class Analysis:
     def inside(self, node: ast.AST) -> bool:
         lineno = getattr(node, "lineno", None)
         end = getattr(node, "end_lineno", None)
-        return lineno is not None and end is not None and (
-            self.first_line <= lineno and end <= self.last_line
+        return (
+            lineno is not None
+            and end is not None
+            and (self.first_line <= lineno and end <= self.last_line)
         )
 
     def is_item(self, node: ast.AST, local: frozenset[str]) -> bool:
@@ -115,15 +118,20 @@ def analyse(code: str) -> Analysis:
     result.numeric_texts = _numeric_texts(tree, parents)
     # Per-item tables: names indexed by a variable somewhere, like ``p[j]`` (not ``xs[0]``).
     result.subscripted = {
-        n.value.id for n in ast.walk(tree) if isinstance(n, ast.Subscript)
-        and isinstance(n.value, ast.Name) and isinstance(n.slice, ast.Name)
+        n.value.id
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Subscript)
+        and isinstance(n.value, ast.Name)
+        and isinstance(n.slice, ast.Name)
         and not _in_annotation(n, parents)
     }
     _collect_targets(result, tree, parents)
     result.item_names = frozenset(
-        n.id for t in result.targets if isinstance(parents.get(t.node), ast.Assign)
-        and reads_item(t.node, t.local)
-        for n in ast.walk(parents[t.node]) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+        n.id
+        for t in result.targets
+        if isinstance(parents.get(t.node), ast.Assign) and reads_item(t.node, t.local)
+        for n in ast.walk(parents[t.node])
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
     )
     seen: set[str] = set()
     for node in ast.walk(tree):
@@ -177,9 +185,12 @@ def _numeric_texts(tree: ast.AST, parents: dict[ast.AST, ast.AST]) -> set[str]:
                 texts |= {ast.unparse(t) for t in node.targets if isinstance(t, ast.Name)}
     # ``table[i]`` is taken for a number unless the program uses it as a container.
     texts |= {
-        ast.unparse(n) for n in ast.walk(tree)
-        if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name)
-        and isinstance(getattr(n, "ctx", None), ast.Load) and not _in_annotation(n, parents)
+        ast.unparse(n)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Subscript)
+        and isinstance(n.value, ast.Name)
+        and isinstance(getattr(n, "ctx", None), ast.Load)
+        and not _in_annotation(n, parents)
     }
     for node in ast.walk(tree):
         if isinstance(node, ast.Subscript | ast.Attribute):
@@ -188,6 +199,21 @@ def _numeric_texts(tree: ast.AST, parents: dict[ast.AST, ast.AST]) -> set[str]:
             texts.discard(ast.unparse(node.iter))
         elif isinstance(node, ast.Call):
             texts.discard(ast.unparse(node.func))
+    # ``for j in jobs`` with ``p[j]``: ``jobs`` holds indices, and ``jobs[0]`` is an index,
+    # not a quantity; arithmetic on it would tie a heuristic to the instance's numbering.
+    indices = {
+        n.slice.id
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Subscript) and isinstance(n.slice, ast.Name)
+    }
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.For | ast.comprehension)
+            and isinstance(node.target, ast.Name)
+            and node.target.id in indices
+        ):
+            holder = ast.unparse(node.iter)
+            texts -= {t for t in texts if t.startswith(holder + "[")}
     return texts
 
 
@@ -203,8 +229,11 @@ def _is_numeric(node: ast.expr, texts: set[str]) -> bool:
     if isinstance(node, ast.Call):
         name = call_name(node)
         over_items = name in ("min", "max") and len(node.args) == 1 and not node.keywords
-        return is_minmax(node) or over_items or name in _NUMERIC_CALLS or bool(
-            name and name.startswith("math.")
+        return (
+            is_minmax(node)
+            or over_items
+            or name in _NUMERIC_CALLS
+            or bool(name and name.startswith("math."))
         )
     if isinstance(node, ast.Name | ast.Subscript | ast.Attribute):
         return ast.unparse(node) in texts
@@ -232,10 +261,21 @@ def _replaceable(node: ast.expr, parents: dict[ast.AST, ast.AST]) -> bool:
 
 
 def _collect_targets(result: Analysis, tree: ast.Module, parents: dict[ast.AST, ast.AST]) -> None:
+    loaded = {
+        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+    }
+    loaded |= {
+        n.target.id
+        for n in ast.walk(tree)  # ``t += x`` reads t
+        if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name)
+    }
+
     def visit(node: ast.AST, scope: dict[str, int], depth: int, local: frozenset[str]) -> None:
-        loop = frozenset(
-            n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)
-        ) if isinstance(node, ast.For | ast.AsyncFor) else frozenset()
+        loop = (
+            frozenset(n.id for n in ast.walk(node.target) if isinstance(n, ast.Name))
+            if isinstance(node, ast.For | ast.AsyncFor)
+            else frozenset()
+        )
         for child in ast.iter_child_nodes(node):
             child_scope, child_local = scope, local
             if loop and isinstance(child, ast.stmt):
@@ -251,24 +291,34 @@ def _collect_targets(result: Analysis, tree: ast.Module, parents: dict[ast.AST, 
                     child_scope.update(_first_bindings(child.body))
             elif isinstance(child, ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp):
                 names = [
-                    n.id for g in child.generators for n in ast.walk(g.target)
+                    n.id
+                    for g in child.generators
+                    for n in ast.walk(g.target)
                     if isinstance(n, ast.Name)
                 ]
                 child_scope = {**scope, **dict.fromkeys(names, 0)}
                 child_local = local | frozenset(names)
-            if isinstance(child, ast.expr) and result.inside(child) and _replaceable(
-                child, parents
+            if (
+                isinstance(child, ast.expr)
+                and result.inside(child)
+                and _replaceable(child, parents)
             ):
                 numeric = _is_numeric(child, result.numeric_texts)
                 visible = frozenset(n for n, line in child_scope.items() if line < child.lineno)
                 stmt = _statement_of(child, parents)
                 item = _reads_item_statement(stmt, child_local)
-                assigned = frozenset(
-                    n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)
-                    and isinstance(n.ctx, ast.Store)
-                ) if isinstance(stmt, ast.Assign | ast.AugAssign | ast.AnnAssign) else frozenset()
+                assigned = (
+                    frozenset(
+                        n.id
+                        for n in ast.walk(stmt)
+                        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+                    )
+                    if isinstance(stmt, ast.Assign | ast.AugAssign | ast.AnnAssign)
+                    else frozenset()
+                )
+                dead = bool(assigned) and not assigned & loaded
                 result.targets.append(
-                    Target(child, visible, numeric, depth, child_local, item, assigned)
+                    Target(child, visible, numeric, depth, child_local, item, assigned, dead)
                 )
             deeper = depth + (1 if isinstance(child, ast.expr) else 0)
             visit(child, child_scope, deeper, child_local)

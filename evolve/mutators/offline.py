@@ -20,8 +20,19 @@ from evolve.proposal import Proposal, ProposalRequest
 
 # Parents under which a replacement needs no parentheses to keep its meaning.
 _SAFE_PARENTS = (
-    ast.Return, ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr, ast.Call, ast.keyword,
-    ast.List, ast.Tuple, ast.Set, ast.Subscript, ast.comprehension, ast.FormattedValue,
+    ast.Return,
+    ast.Assign,
+    ast.AugAssign,
+    ast.AnnAssign,
+    ast.Expr,
+    ast.Call,
+    ast.keyword,
+    ast.List,
+    ast.Tuple,
+    ast.Set,
+    ast.Subscript,
+    ast.comprehension,
+    ast.FormattedValue,
 )
 _ATOMIC = (ast.Name, ast.Call, ast.Subscript, ast.Attribute, ast.List, ast.Tuple, ast.Dict)
 
@@ -73,7 +84,8 @@ class OfflineProposer:
     def _attempt(
         self, analysis: Analysis, other: Analysis | None, rng: random.Random
     ) -> tuple[str, list[str]]:
-        count = 1 + sum(rng.random() < 0.4 for _ in range(self.max_mutations - 1))
+        # Mostly one mutation: small steps keep good parents good; a few bigger jumps.
+        count = 1 + sum(rng.random() < 0.25 for _ in range(self.max_mutations - 1))
         current, steps = analysis, []
         for index in range(count):
             use_crossover = other is not None and index == 0 and rng.random() < self.crossover_rate
@@ -123,8 +135,10 @@ def apply_mutation(an: Analysis, mutation: Mutation) -> str | None:
     start = _char_offset(lines, node.lineno, node.col_offset)
     end = _char_offset(lines, node.end_lineno, node.end_col_offset)
     already = an.code[start - 1 : start] == "(" and an.code[end : end + 1] == ")"
-    if needs_parens and not already and not (
-        isinstance(parent, _SAFE_PARENTS) and not _is_callee_or_base(parent, node)
+    if (
+        needs_parens
+        and not already
+        and not (isinstance(parent, _SAFE_PARENTS) and not _is_callee_or_base(parent, node))
     ):
         text = f"({text})"
     child = an.code[:start] + text + an.code[end:]

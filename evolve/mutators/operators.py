@@ -34,13 +34,27 @@ _ARITH_SWAPS: dict[type[ast.operator], list[ast.operator]] = {
     ast.Mod: [ast.Div()],
 }
 _COMPARE_SWAPS: dict[type[ast.cmpop], list[type[ast.cmpop]]] = {
-    ast.Lt: [ast.LtE, ast.Gt], ast.LtE: [ast.Lt, ast.GtE], ast.Gt: [ast.GtE, ast.Lt],
-    ast.GtE: [ast.Gt, ast.LtE], ast.Eq: [ast.NotEq], ast.NotEq: [ast.Eq],
+    ast.Lt: [ast.LtE, ast.Gt],
+    ast.LtE: [ast.Lt, ast.GtE],
+    ast.Gt: [ast.GtE, ast.Lt],
+    ast.GtE: [ast.Gt, ast.LtE],
+    ast.Eq: [ast.NotEq],
+    ast.NotEq: [ast.Eq],
 }
 _SYMBOL = {
-    ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**",
-    ast.FloorDiv: "//", ast.Mod: "%", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">",
-    ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=",
+    ast.Add: "+",
+    ast.Sub: "-",
+    ast.Mult: "*",
+    ast.Div: "/",
+    ast.Pow: "**",
+    ast.FloorDiv: "//",
+    ast.Mod: "%",
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+    ast.Eq: "==",
+    ast.NotEq: "!=",
 }
 # Expressions bigger than this stop growing: bloat makes every later mutation weaker.
 MAX_TARGET_SIZE = 40
@@ -71,10 +85,16 @@ def _size(node: ast.AST) -> int:
 
 
 def _pick(rng: random.Random, targets: list[Target]) -> Target | None:
-    """A target, favouring those where a per-item value (a priority) is computed."""
+    """A target, favouring live ones where a per-item value (a priority) is computed."""
     if not targets:
         return None
-    return rng.choices(targets, [4.0 if t.item else 1.0 for t in targets])[0]
+    return rng.choices(targets, [_target_weight(t) for t in targets])[0]
+
+
+def _target_weight(target: Target) -> float:
+    if target.dead:  # e.g. an unused variable of the seed: a mutation there is wasted
+        return 0.2
+    return 10.0 if target.item else 1.0
 
 
 def _sym(op: ast.AST) -> str:
@@ -101,15 +121,21 @@ def perturb_constant(an: Analysis, rng: random.Random, _: Analysis | None) -> Mu
         new_value = float(f"{new_value:.3g}")
     if new_value == value:
         new_value = value + 1
-    return Mutation(node, ast.Constant(new_value), f"const {value!r} -> {new_value!r} {_where(node)}")
+    return Mutation(
+        node, ast.Constant(new_value), f"const {value!r} -> {new_value!r} {_where(node)}"
+    )
 
 
 def swap_operator(an: Analysis, rng: random.Random, _: Analysis | None) -> Mutation | None:
     targets = [
-        t for t in an.targets
+        t
+        for t in an.targets
         if (isinstance(t.node, ast.BinOp) and type(t.node.op) in _ARITH_SWAPS)
-        or (isinstance(t.node, ast.Compare) and len(t.node.ops) == 1
-            and type(t.node.ops[0]) in _COMPARE_SWAPS)
+        or (
+            isinstance(t.node, ast.Compare)
+            and len(t.node.ops) == 1
+            and type(t.node.ops[0]) in _COMPARE_SWAPS
+        )
     ]
     target = _pick(rng, targets)
     if target is None:
@@ -140,7 +166,8 @@ def building_blocks(an: Analysis, scope: frozenset[str]) -> list[ast.expr]:
     """Small numeric expressions usable where ``scope`` is bound: names, ``x[i]``, calls."""
     blocks: dict[str, ast.expr] = {
         text: ast.Name(text, ast.Load())
-        for text in an.numeric_texts if text.isidentifier() and text in scope
+        for text in an.numeric_texts
+        if text.isidentifier() and text in scope
     }
     for node in an.pool:
         names = free_names(node)
@@ -199,15 +226,25 @@ def replace_with_block(an: Analysis, rng: random.Random, _: Analysis | None) -> 
         choices = building_blocks(an, target.scope - target.assigned)
     else:
         choices = [
-            n for n in an.pool
+            n
+            for n in an.pool
             if free_names(n) <= target.scope - target.assigned and _size(n) <= MAX_TARGET_SIZE
         ]
     choices = [c for c in choices if ast.unparse(c) != old and target.node not in ast.walk(c)]
     if not choices:
         return None
-    weights = [3.0 if an.is_item(c, target.local) else 1.0 for c in choices]
-    new = copy.deepcopy(rng.choices(choices, weights)[0])
-    return Mutation(target.node, new, f"replace {_text(target.node)} -> {_text(new)} {_where(target.node)}")
+    new = copy.deepcopy(rng.choices(choices, [_block_weight(an, c, target) for c in choices])[0])
+    return Mutation(
+        target.node, new, f"replace {_text(target.node)} -> {_text(new)} {_where(target.node)}"
+    )
+
+
+def _block_weight(an: Analysis, block: ast.expr, target: Target) -> float:
+    """Per-item values first, and most of all the ones the block itself computes (like
+    ``finish = t + p[j]``): they are what the author thought worth naming."""
+    if isinstance(block, ast.Name) and block.id in an.item_names:
+        return 6.0
+    return 3.0 if an.is_item(block, target.local) else 1.0
 
 
 def add_term(an: Analysis, rng: random.Random, _: Analysis | None) -> Mutation | None:
@@ -215,7 +252,11 @@ def add_term(an: Analysis, rng: random.Random, _: Analysis | None) -> Mutation |
     target = _pick(rng, _numeric_targets(an, small=True))
     if target is None:
         return None
-    term = new_term(rng, building_blocks(an, target.scope - target.assigned), lambda e: an.is_item(e, target.local))
+    term = new_term(
+        rng,
+        building_blocks(an, target.scope - target.assigned),
+        lambda e: an.is_item(e, target.local),
+    )
     if term is None:
         return None
     node = target.node
@@ -232,7 +273,8 @@ def add_term(an: Analysis, rng: random.Random, _: Analysis | None) -> Mutation |
 def drop_term(an: Analysis, rng: random.Random, _: Analysis | None) -> Mutation | None:
     """``a op b`` -> ``a`` or ``b``; ``max(a, b)`` -> one argument; ``-a`` -> ``a``."""
     targets = [
-        t for t in _numeric_targets(an)
+        t
+        for t in _numeric_targets(an)
         if isinstance(t.node, ast.BinOp | ast.UnaryOp) or is_minmax(t.node)
     ]
     target = _pick(rng, targets)
@@ -276,7 +318,8 @@ def crossover(an: Analysis, rng: random.Random, other: Analysis | None) -> Mutat
         target = rng.choice(fits)
     new = copy.deepcopy(donor)
     return Mutation(
-        target.node, new,
+        target.node,
+        new,
         f"crossover {_text(target.node)} -> {_text(new)} (from other parent) {_where(target.node)}",
     )
 
@@ -332,8 +375,7 @@ OPERATORS: dict[str, tuple[Operator, float]] = {
     "const": (perturb_constant, 2.0),
     "swap": (swap_operator, 1.5),
     "minmax": (swap_min_max, 1.0),
-    "replace": (replace_with_block, 3.0),
+    "replace": (replace_with_block, 4.0),
     "add": (add_term, 3.0),
     "drop": (drop_term, 1.5),
 }
-
