@@ -16,9 +16,12 @@ import asyncio
 import math
 import random
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, cast
+from functools import partial
+from typing import TYPE_CHECKING, Any, cast
 
 from evolve.budgets import Budgets
 from evolve.edits import normalized_hash
@@ -84,9 +87,11 @@ class Engine:
         self._best_test = restored.best_test
         self._last_failure: dict[int, Program] = {}
         self._workers = asyncio.Semaphore(config.workers)
-        # Proposals in flight, and proposed children waiting for a free worker. The loop
-        # keeps the first at K and the second at most W, so both stages stay busy while
-        # parents are still chosen from a fresh population.
+        # Sandbox sessions block, so they run in threads: one per worker (asyncio's default
+        # pool is capped by the CPU count, which would silently cap --workers).
+        self._threads = ThreadPoolExecutor(config.workers, thread_name_prefix="evolve-eval")
+        # Proposals in flight, and proposed children waiting for a free worker (see
+        # _has_room for how the two are bounded).
         self._in_flight = 0
         self._waiting = 0
         self._wake = asyncio.Event()
@@ -122,6 +127,7 @@ class Engine:
             )
             raise
         finally:
+            self._threads.shutdown(wait=False, cancel_futures=True)
             close = getattr(self.proposer, "aclose", None)
             if close is not None:
                 await close()
@@ -214,7 +220,12 @@ class Engine:
         return self.budgets.check(self.state) is None
 
     def _has_room(self) -> bool:
-        return self._in_flight < self.config.concurrency and self._waiting < self.config.workers
+        # Proposals in flight are children that will soon wait for a worker, so both count
+        # against one bound: K in flight when proposing is the bottleneck, and a queue of
+        # at most K + W children when evaluating is (so parents are never chosen from a
+        # population far behind the work already proposed).
+        k, w = self.config.concurrency, self.config.workers
+        return self._in_flight < k and self._in_flight + self._waiting < k + w
 
     def _start_iteration(self) -> int:
         iteration = self.next_iteration
@@ -315,7 +326,7 @@ class Engine:
             self._wake.set()
         try:
             self.store.update_program(program.id, status=Status.RUNNING)
-            outcome = await asyncio.to_thread(
+            outcome = await self._in_thread(
                 evaluate_program, self.spec, self.verifier, self.sandbox, program.code
             )
         finally:
@@ -357,9 +368,9 @@ class Engine:
         assert program.score is not None
         self.state.best_score, self.state.best_iteration = program.score, program.iteration
         async with self._workers:
-            outcome = await asyncio.to_thread(
-                evaluate_program, self.spec, self.verifier, self.sandbox, program.code,
-                split="test",
+            outcome = await self._in_thread(
+                partial(evaluate_program, split="test"),
+                self.spec, self.verifier, self.sandbox, program.code,
             )
         self._store_stages(program.id, outcome, prefix="test:")
         test_score = outcome.score if outcome.status is Status.COMPLETE else None
@@ -373,6 +384,9 @@ class Engine:
         )
         self._best_test = test_score
         self.progress.champion(replace(program, test_score=test_score))
+
+    async def _in_thread(self, fn: Callable[..., ProgramOutcome], *args: Any) -> ProgramOutcome:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, fn, *args)
 
     def _store_stages(self, program_id: int, outcome: ProgramOutcome, prefix: str = "") -> None:
         for stage in outcome.stages:
