@@ -256,3 +256,16 @@ def test_any_priority_expression_mutates_to_valid_python(expression: str, seed: 
     proposal = OfflineProposer(seed=seed).mutate(parent, None, seed)
     assert proposal.code is not None, proposal.error
     assert_good_child(parent, proposal.code)
+
+
+def test_children_never_add_self_cancelling_expressions() -> None:
+    """``max(x, x)``, ``x - x`` and friends look new but are dead ends for the search."""
+    from evolve.mutators.analysis import analyse, degenerate_count
+
+    assert degenerate_count(analyse(KEY_SEED.replace("d[j] + 0.0", "max(d[j], d[j]) + 0.0"))) == 1
+    assert degenerate_count(analyse(KEY_SEED.replace("mean_p\n", "(t - t)\n"))) == 1
+    for parent in SEEDS:
+        for request_seed in range(80):
+            child = OfflineProposer(seed=13).mutate(parent, None, request_seed).code
+            assert child is not None
+            assert degenerate_count(analyse(child)) == degenerate_count(analyse(parent))

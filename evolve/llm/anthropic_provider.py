@@ -6,7 +6,6 @@ system role; the reply's text blocks are joined. SDK retries are off, as for Ope
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import json
 import time
@@ -22,6 +21,7 @@ from evolve.llm.base import (
     error_for_status,
     one_line,
 )
+from evolve.llm.clients import LoopBoundClient
 from evolve.llm.cost import PriceTable
 
 if TYPE_CHECKING:
@@ -43,27 +43,18 @@ class AnthropicProvider:
         self._api_key = api_key
         self._base_url = base_url
         self._prices = prices or PriceTable()
-        self._client: AsyncAnthropic | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._clients = LoopBoundClient(self._new_client)
+
+    def _new_client(self) -> AsyncAnthropic:
+        from anthropic import AsyncAnthropic
+
+        return AsyncAnthropic(api_key=self._api_key, base_url=self._base_url, max_retries=0)
 
     def _sdk(self) -> AsyncAnthropic:
-        # A client's connection pool belongs to one event loop: a new loop needs a new client.
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            self._loop = loop
-            from anthropic import AsyncAnthropic
-
-            self._client = AsyncAnthropic(
-                api_key=self._api_key, base_url=self._base_url, max_retries=0
-            )
-        return self._client
+        return self._clients.get()
 
     async def aclose(self) -> None:
-        """Close the connection pool while its event loop still runs (else the SDK's
-        transports complain from the garbage collector after the loop is gone)."""
-        client, self._client = self._client, None
-        if client is not None:
-            await client.close()
+        await self._clients.aclose()
 
     async def complete(
         self, messages: Messages, *, temperature: float, max_tokens: int, deadline: float

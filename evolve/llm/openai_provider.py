@@ -7,7 +7,6 @@ The SDK is imported inside the methods so that importing ``evolve`` stays fast a
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,7 @@ from evolve.llm.base import (
     error_for_status,
     one_line,
 )
+from evolve.llm.clients import LoopBoundClient
 from evolve.llm.cost import PriceTable
 
 if TYPE_CHECKING:
@@ -46,27 +46,18 @@ class OpenAIProvider:
         self._api_key = api_key or PLACEHOLDER_KEY
         self._base_url = base_url
         self._prices = prices or PriceTable()
-        self._client: AsyncOpenAI | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._clients = LoopBoundClient(self._new_client)
+
+    def _new_client(self) -> AsyncOpenAI:
+        from openai import AsyncOpenAI
+
+        return AsyncOpenAI(api_key=self._api_key, base_url=self._base_url, max_retries=0)
 
     def _sdk(self) -> AsyncOpenAI:
-        # A client's connection pool belongs to one event loop: a new loop needs a new client.
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            self._loop = loop
-            from openai import AsyncOpenAI
-
-            self._client = AsyncOpenAI(
-                api_key=self._api_key, base_url=self._base_url, max_retries=0
-            )
-        return self._client
+        return self._clients.get()
 
     async def aclose(self) -> None:
-        """Close the connection pool while its event loop still runs (else the SDK's
-        transports complain from the garbage collector after the loop is gone)."""
-        client, self._client = self._client, None
-        if client is not None:
-            await client.close()
+        await self._clients.aclose()
 
     async def complete(
         self, messages: Messages, *, temperature: float, max_tokens: int, deadline: float

@@ -143,6 +143,28 @@ def analyse(code: str) -> Analysis:
     return result
 
 
+def degenerate_count(an: Analysis) -> int:
+    """Expressions in the block that collapse whatever their operands: ``max(x, x)``,
+    ``x - x``, ``x / x``, ``x < x``."""
+    count = 0
+    for node in ast.walk(an.tree):
+        if not an.inside(node):
+            continue
+        pairs: list[list[ast.expr]] = []
+        if is_minmax(node) and isinstance(node, ast.Call):
+            pairs = [node.args]
+        elif isinstance(node, ast.BinOp) and isinstance(
+            node.op, ast.Sub | ast.Div | ast.FloorDiv | ast.Mod
+        ):
+            pairs = [[node.left, node.right]]
+        elif isinstance(node, ast.Compare) and len(node.ops) == 1:
+            pairs = [[node.left, node.comparators[0]]]
+        for group in pairs:
+            texts = [ast.unparse(e) for e in group]
+            count += len(texts) - len(set(texts))
+    return count
+
+
 def _parent_map(tree: ast.AST) -> dict[ast.AST, ast.AST]:
     return {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
 

@@ -14,7 +14,7 @@ import random
 
 from evolve.edits import normalize_newlines, normalized_hash, split_block
 from evolve.errors import EditError
-from evolve.mutators.analysis import Analysis, analyse, is_number
+from evolve.mutators.analysis import Analysis, analyse, degenerate_count, is_number
 from evolve.mutators.operators import OPERATORS, Mutation, crossover
 from evolve.proposal import Proposal, ProposalRequest
 
@@ -96,9 +96,12 @@ class OfflineProposer:
             if child is None:
                 continue
             try:
-                current = analyse(child)
+                mutated = analyse(child)
             except (SyntaxError, ValueError, EditError):
                 continue
+            if degenerate_count(mutated) > degenerate_count(current):
+                continue  # ``max(x, x)`` or ``x - x``: a dead end that still looks different
+            current = mutated
             steps.append(mutation.description)
         return current.code, steps
 
