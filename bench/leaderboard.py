@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import insert, text  # noqa: E402
+from sqlalchemy import insert  # noqa: E402
 
 from evolve.cli.leaderboard import build_rows  # noqa: E402
 from evolve.storage import Store  # noqa: E402
@@ -34,11 +34,6 @@ STATUSES = [(Status.COMPLETE, 0.6), (Status.INVALID, 0.2), (Status.TIMEOUT, 0.03
             (Status.DUPLICATE, 0.12), (Status.EDIT_FAILED, 0.05)]
 MODELS = ["openai/gpt-4o-mini", "anthropic/claude-3-5-haiku", "offline"]
 TEMPLATES = [("diff", "a1" * 32), ("rewrite", "b2" * 32), ("crossover", "c3" * 32)]
-PROPOSED_INDEXES = [
-    "CREATE INDEX ix_programs_run_id_iteration_status ON programs (run_id, iteration, status)",
-    "CREATE INDEX ix_llm_calls_run_id_created_at ON llm_calls (run_id, created_at, cost_usd)",
-    "CREATE INDEX ix_programs_status_score ON programs (status, score)",
-]
 CODE = "def schedule(p, d, w):\n    return sorted(range(len(p)), key=lambda j: d[j])\n" * 15
 
 
@@ -117,12 +112,6 @@ def main(total: int, path: Path) -> None:
             ("--status INVALID", LeaderboardQuery(statuses=(Status.INVALID,))),
         ]
         table(store, cases, "leaderboard (no baselines)")
-        # What the indexes proposed for models.py buy (they make the per-program
-        # "until found" aggregates index-only and the all-problems ranking a range scan).
-        with store.engine.begin() as conn:
-            for ddl in PROPOSED_INDEXES:
-                conn.execute(text(ddl))
-        table(store, cases, "same, with the proposed indexes")
 
 
 def table(store: Store, cases: list[tuple[str, LeaderboardQuery]], title: str) -> None:

@@ -34,7 +34,16 @@ _SAFE_PARENTS = (
     ast.comprehension,
     ast.FormattedValue,
 )
-_ATOMIC = (ast.Name, ast.Call, ast.Subscript, ast.Attribute, ast.List, ast.Tuple, ast.Dict)
+_ATOMIC = (
+    ast.Name,
+    ast.Constant,
+    ast.Call,
+    ast.Subscript,
+    ast.Attribute,
+    ast.List,
+    ast.Tuple,
+    ast.Dict,
+)
 
 
 class OfflineProposer:

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 NOT_EVALUATED = (Status.DUPLICATE.value, Status.EDIT_FAILED.value)
 COLUMN_KEYS = ("score", "test_score")
 # From this many listed programs of one run, one pass over the run beats one query each.
-BATCH_FROM = 4
+BATCH_FROM = 10
 
 
 @dataclass(frozen=True)

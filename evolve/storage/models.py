@@ -90,11 +90,13 @@ class ProgramRow(Base):
         Index("ix_programs_run_id_score", "run_id", "score"),
         Index("ix_programs_run_id_test_score", "run_id", "test_score"),
         Index("ix_programs_run_id_code_hash", "run_id", "code_hash"),
-        Index("ix_programs_run_id_iteration", "run_id", "iteration"),
         Index("ix_programs_problem_score", "problem", "score"),
         Index("ix_programs_problem_test_score", "problem", "test_score"),
         # Added by migration 0002.
         Index("ix_programs_run_id_status", "run_id", "status"),
+        # Added by migration 0003 (the leaderboard's covering indexes).
+        Index("ix_programs_run_id_iteration_status", "run_id", "iteration", "status"),
+        Index("ix_programs_status_score", "status", "score"),
     )
 
 
@@ -135,8 +137,9 @@ class LLMCallRow(Base):
     created_at: Mapped[datetime] = mapped_column(_TS)
 
     __table_args__ = (
-        Index("ix_llm_calls_run_id", "run_id"),
         Index("ix_llm_calls_request_hash", "request_hash"),
+        # Added by migration 0003: "cost until found" reads only this index.
+        Index("ix_llm_calls_run_id_created_at", "run_id", "created_at", "cost_usd"),
     )
 
 
