@@ -18,6 +18,7 @@ class BudgetState:
     cost_usd: float = 0.0
     best_score: float = -math.inf
     best_iteration: int = 0  # iteration at which best_score was reached
+    barren: int = 0  # proposals in a row that gave nothing to evaluate
     started_at: float = field(default_factory=time.monotonic)
     elapsed_before: float = 0.0  # wall time of earlier sessions of a resumed run
 
@@ -37,6 +38,9 @@ class Budgets:
     # new best, so the limit means the same whatever the island count.
     stagnation_generations: int | None = None
     islands: int = 1
+    # A proposer that only produces failed edits, duplicates or broken code would otherwise
+    # spin forever under an evaluation budget: stop after this many in a row.
+    max_barren: int | None = 500
 
     def check(self, state: BudgetState) -> str | None:
         if self.target_score is not None and state.best_score >= self.target_score:
@@ -49,6 +53,9 @@ class Budgets:
             return f"USD budget reached (${state.cost_usd:.4f} of ${self.budget_usd:.4f})"
         if self.time_limit is not None and state.elapsed >= self.time_limit:
             return f"time limit reached ({self.time_limit:g} s)"
+        if self.max_barren is not None and state.barren >= self.max_barren:
+            return (f"no progress: the last {state.barren} proposals gave nothing to evaluate "
+                    "(failed edits, duplicates or broken code); see `evolve show` on one")
         if self.stagnation_generations is not None:
             since = (state.iterations_started - state.best_iteration) // max(self.islands, 1)
             if since >= self.stagnation_generations:

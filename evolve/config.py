@@ -106,6 +106,9 @@ class RunConfig(_Strict):
     time_limit: OptionalSeconds = Field(default=None, gt=0)
     target_score: float | None = None
     stagnation_generations: int | None = Field(default=None, ge=1)
+    # Stop when this many proposals in a row give nothing to evaluate (failed edits,
+    # duplicates, code that does not compile, model failures).
+    max_barren_proposals: int | None = Field(default=500, ge=1)
     concurrency: int = Field(default=4, ge=1)  # proposals in flight
     workers: int = Field(default=2, ge=1)  # sandboxes evaluating at once
     sandbox: Literal["auto", "docker", "process"] = "auto"

@@ -24,14 +24,14 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from evolve.budgets import Budgets
-from evolve.edits import normalized_hash
+from evolve.edits import check_syntax, normalized_hash
 from evolve.errors import BudgetExceeded, EvolveError, ProviderError
 from evolve.evaluation import ProgramOutcome, evaluate_program
 from evolve.llm.proposer import ModelCallFailed
 from evolve.progress import Progress, ProgressSnapshot
 from evolve.prompting import choose_kind
 from evolve.proposal import ProposalKind, ProposalRequest, Proposer
-from evolve.restore import restore
+from evolve.restore import reached_last_stage, restore
 from evolve.types import Program, Run, RunStatus, Status
 
 if TYPE_CHECKING:
@@ -78,6 +78,7 @@ class Engine:
             target_score=config.target_score,
             stagnation_generations=config.stagnation_generations,
             islands=config.population.islands,
+            max_barren=config.max_barren_proposals,
         )
         restored = restore(store, run, spec, config)
         self.population, self.state = restored.population, restored.state
@@ -171,6 +172,11 @@ class Engine:
             raise EvolveError(
                 f"the seed program {self.spec.seed_path} is {done.status.value}: "
                 f"{done.reason or done.feedback}; check it with `evolve eval {self.spec.name}`"
+            )
+        if not reached_last_stage(done):
+            raise EvolveError(
+                f"the seed program {self.spec.seed_path} stops in the cascade ({done.reason}); "
+                f"lower that stage's threshold in {self.spec.dir / 'problem.yaml'}"
             )
 
     async def _drain_unfinished(self) -> None:
@@ -298,6 +304,17 @@ class Engine:
             self._tally(failed)
             return
         code_hash = normalized_hash(proposal.code)
+        syntax = check_syntax(proposal.code)
+        if syntax is not None:
+            # Compiling is safe on the host (nothing runs); it saves a sandbox start and
+            # gives the fix prompt the exact line.
+            self.state.evaluations -= 1
+            broken = self.store.add_program(
+                self.run_id, proposal.code, code_hash, Status.INVALID, iteration,
+                reason=f"the program does not compile: {syntax}", **common,
+            )
+            self._tally(broken)
+            return
         earlier = self.population.seen(code_hash)
         if earlier is not None:
             self.state.evaluations -= 1
@@ -357,6 +374,9 @@ class Engine:
     def _tally(self, program: Program) -> None:
         """Count a finished program and remember failed children for fix prompts."""
         self._statuses[program.status] += 1
+        evaluated = program.status in (Status.COMPLETE, Status.TIMEOUT) or (
+            program.status is Status.INVALID and program.evaluated_at is not None)
+        self.state.barren = 0 if evaluated else self.state.barren + 1
         if program.parent_id is None:
             return
         if program.status in (Status.INVALID, Status.TIMEOUT, Status.EDIT_FAILED):

@@ -58,13 +58,21 @@ class ProgramOutcome:
 _Step = tuple[Stage, Callable[[Session], EvaluationResult]]
 
 
-def _plan(verifier: Verifier, split: Split, instances_file: Path | None) -> list[_Step]:
+def _stages(spec: ProblemSpec, verifier: Verifier) -> list[Stage]:
+    # problem.yaml is the one place a user tunes the cascade; a verifier's own stages()
+    # only applies to a problem.yaml that declares none.
+    return spec.stage_list() if "stages" in spec.model_fields_set else verifier.stages()
+
+
+def _plan(
+    spec: ProblemSpec, verifier: Verifier, split: Split, instances_file: Path | None
+) -> list[_Step]:
     if instances_file is not None:
         path = Path(instances_file)
         return [(Stage(f"file:{path.name}"), lambda s: verifier.evaluate_file(s, path))]
     if split == "test":
         return [(Stage("test"), verifier.evaluate_test)]
-    stages = verifier.stages()
+    stages = _stages(spec, verifier)
     if split == "train":
         last = stages[-1]
         stages = [Stage(last.name, last.instances, None)]
@@ -124,7 +132,7 @@ def evaluate_program(
     """Score ``code`` in a fresh session: the cascade, the full train set, the test set,
     or (``instances_file``) a user's instances. Never raises for a bad candidate."""
     started = time.perf_counter()
-    steps = _plan(verifier, split, instances_file)
+    steps = _plan(spec, verifier, split, instances_file)
     fn = spec.functions[0] if spec.functions else "the entry point"
     outcomes: list[StageOutcome] = []
     try:

@@ -20,6 +20,8 @@ def check_syntax(code: str) -> str | None:
         return f"SyntaxError: {where}{exc.msg}"
     except ValueError as exc:  # e.g. null bytes in the source
         return f"invalid source: {exc}"
+    except (RecursionError, MemoryError):  # absurdly nested code must not crash the host
+        return "invalid source: nested too deeply to compile"
     return None
 
 
@@ -53,10 +55,10 @@ def normalize_code(code: str) -> str:
     code = normalize_newlines(code)
     try:
         tree = ast.parse(code)
-    except (SyntaxError, ValueError):
+        return ast.unparse(_DropDocstrings().visit(tree))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         lines = (re.sub(r"\s+#[^'\"]*$", "", line).rstrip() for line in code.split("\n"))
         return "\n".join(line for line in lines if line and not line.lstrip().startswith("#"))
-    return ast.unparse(_DropDocstrings().visit(tree))
 
 
 def normalized_hash(code: str) -> str:

@@ -43,8 +43,10 @@ SEED_PY = '''\
 
 # EVOLVE-BLOCK-START
 def order(numbers: list[float]) -> list[int]:
-    """Indices of `numbers` in processing order. Trivial start: keep the given order."""
-    return list(range(len(numbers)))
+    """Indices of `numbers` in processing order. Trivial start: every key is 0, so the
+    given order is kept; evolution changes how the key is computed."""
+    keys = [0.0 * x for x in numbers]  # smaller key runs first
+    return sorted(range(len(numbers)), key=lambda i: keys[i])
 # EVOLVE-BLOCK-END
 '''
 
@@ -97,7 +99,7 @@ class Verifier:
         self.problem_dir = problem_dir
 
     def stages(self) -> list[Stage]:
-        # A cheap screen first, then the full train set (the same as problem.yaml `stages`).
+        # A cheap screen, then the full train set; problem.yaml `stages:` overrides this.
         return [Stage("quick", instances=3, threshold=0.3), Stage("full")]
 
     def evaluate(self, session: Session, stage: Stage) -> EvaluationResult:

@@ -169,7 +169,10 @@ def test_scaffolded_verifier_scores_candidates_in_a_real_sandbox(tmp_path: Path)
     spec = find_problem(str(tmp_path / "demo"))
     verifier = load_verifier(spec)
     seed = spec.seed_path.read_text()
-    body = "return list(range(len(numbers)))"
+    body = (
+        "keys = [0.0 * x for x in numbers]  # smaller key runs first\n"
+        "    return sorted(range(len(numbers)), key=lambda i: keys[i])"
+    )
     candidates = {
         "seed": seed,
         "sorted": seed.replace(body, "return sorted(range(len(numbers)), key=numbers.__getitem__)"),

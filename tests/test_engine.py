@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -186,3 +187,68 @@ def test_unknown_run_resume_is_one_line(tmp_path: Path) -> None:
 def _no_leftover_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("EVOLVE_DB", raising=False)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+
+
+def _scaffold(tmp_path: Path) -> Path:
+    result = subprocess.run([*EVOLVE, "init", "toy", "--dir", str(tmp_path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return tmp_path / "toy"
+
+
+def test_a_users_problem_evolves_end_to_end(tmp_path: Path) -> None:
+    folder = _scaffold(tmp_path)
+    result = evolve("run", str(folder), "--max-evaluations", "40", "--sandbox", "process",
+                    db=tmp_path / "toy.db")
+    assert result.returncode == 0, result.stderr
+    with Store.open(str(tmp_path / "toy.db")) as store:
+        (run,) = store.list_runs()
+        assert run.problem == "toy" and run.status is RunStatus.FINISHED
+        seed = store.programs(run.id)[0]
+        assert seed.score is not None and run.best_score is not None
+        assert run.best_score >= seed.score
+
+
+def test_an_invalid_seed_is_one_clear_line(tmp_path: Path) -> None:
+    folder = _scaffold(tmp_path)
+    seed = folder / "seed.py"
+    seed.write_text(seed.read_text().replace(
+        "return sorted(range(len(numbers)), key=lambda i: keys[i])", "return [0] * len(numbers)"
+    ))
+    result = evolve("run", str(folder), "--sandbox", "process", db=tmp_path / "s.db")
+    assert result.returncode == 1
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and "Traceback" not in line
+    assert "seed program" in line and "INVALID" in line and "evolve eval toy" in line
+    with Store.open(str(tmp_path / "s.db")) as store:
+        (run,) = store.list_runs()
+        assert run.status is RunStatus.FAILED and "seed program" in (run.stop_reason or "")
+
+
+def test_a_seed_below_the_first_threshold_names_the_fix(tmp_path: Path) -> None:
+    folder = _scaffold(tmp_path)
+    yaml = folder / "problem.yaml"
+    yaml.write_text(yaml.read_text().replace("threshold: 0.3", "threshold: 0.99"))
+    result = evolve("run", str(folder), "--sandbox", "process", db=tmp_path / "t.db")
+    assert result.returncode == 1
+    assert "stops in the cascade" in result.stderr and "problem.yaml" in result.stderr
+
+
+def test_a_run_that_cannot_make_children_stops_with_the_reason(tmp_path: Path) -> None:
+    folder = _scaffold(tmp_path)
+    seed = folder / "seed.py"  # nothing numeric left for the offline mutator to change
+    seed.write_text(seed.read_text().replace(
+        "    keys = [0.0 * x for x in numbers]  # smaller key runs first\n", ""
+    ).replace("sorted(range(len(numbers)), key=lambda i: keys[i])", "list(range(len(numbers)))"))
+    result = evolve("run", str(folder), "--sandbox", "process", "--max-evaluations", "50",
+                    "--set", "max_barren_proposals=25", db=tmp_path / "barren.db")
+    assert result.returncode == 0, result.stderr
+    found = re.search(r"no progress: the last (\d+) proposals gave nothing to evaluate",
+                      result.stdout)
+    assert found is not None, result.stdout
+    # Proposals already in flight when the 25th failed still finish (concurrency 4).
+    assert 25 <= int(found.group(1)) < 25 + 4
+    with Store.open(str(tmp_path / "barren.db")) as store:
+        statuses = store.count_programs(1)
+        assert statuses[Status.EDIT_FAILED] == int(found.group(1))
+        assert statuses[Status.COMPLETE] == 1

@@ -158,3 +158,19 @@ def test_missing_key_fails_before_anything_is_stored(
     assert "OPENAI_API_KEY" in str(info.value)
     with Store.open(str(db)) as store:
         assert store.list_runs() == []
+
+
+def test_code_that_does_not_compile_is_invalid_without_a_sandbox(
+    tmp_path: Path, offline_env: list[str]  # noqa: F811
+) -> None:
+    broken = ("<<<<<<< SEARCH\n            key = max(d[j], 0)  # due dates are never negative: "
+              "this is plain EDD\n=======\n            key = max(d[j], t + p[j]\n"
+              ">>>>>>> REPLACE\n")
+    with ScriptedLLMServer(default=Reply(text=broken)) as server:
+        store, run_id = run_with("openai", server.url, tmp_path / "syntax.db", iterations=3)
+    children = [p for p in store.programs(run_id) if p.iteration > 0]
+    assert children and all(p.status is Status.INVALID for p in children)
+    for child in children:
+        assert "does not compile" in (child.reason or "") and "line" in (child.reason or "")
+        assert store.evaluations(child.id) == []  # never sent to a sandbox
+    assert store.get_run(run_id).evaluations == 1  # the seed only
