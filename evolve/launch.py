@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evaluators.base import Verifier
 from evaluators.problem import ProblemSpec, load_verifier
 from evolve.config import RunConfig, load_run_config
 from evolve.engine import Engine, RunSummary
@@ -32,6 +33,7 @@ class PreparedRun:
     run: Run
     spec: ProblemSpec
     config: RunConfig
+    verifier: Verifier
 
 
 def new_run(
@@ -58,10 +60,11 @@ def new_run(
                               f"not '{spec.name}'")
         base = {k: v for k, v in recorded.config.items() if not k.startswith("_")}
     config = load_run_config(base, config_file, overrides or [], values)
+    verifier = load_verifier(spec)  # a broken verifier fails before a run row exists
     store = Store.open(db or config.db)
     build_proposer(config, spec, store=store, run_id=None, check_only=True)
     run = store.create_run(spec.name, config.resolved(), config.seed)
-    return PreparedRun(store, run, spec, config)
+    return PreparedRun(store, run, spec, config, verifier)
 
 
 def existing_run(run_id: int, *, db: str | None = None, overrides: list[str] | None = None,
@@ -80,7 +83,7 @@ def existing_run(run_id: int, *, db: str | None = None, overrides: list[str] | N
         raise ConfigError(f"run {run_id}: stored config no longer valid: {exc}") from exc
     if config.resolved() != stored:
         store.update_run(run.id, config=config.resolved())
-    return PreparedRun(store, run, spec, config)
+    return PreparedRun(store, run, spec, config, load_verifier(spec))
 
 
 def build_proposer(
@@ -151,12 +154,11 @@ def execute(prepared: PreparedRun, *, sandbox_kind: str | None = None, echo: Ech
     config = prepared.config
     sandbox = make_sandbox(sandbox_kind or config.sandbox, warn=echo)
     try:
-        verifier = load_verifier(prepared.spec)
         proposer = build_proposer(config, prepared.spec, store=prepared.store,
                                   run_id=prepared.run.id)
         engine = Engine(
             store=prepared.store, run=prepared.store.get_run(prepared.run.id), spec=prepared.spec,
-            verifier=verifier, sandbox=sandbox, proposer=proposer, config=config,
+            verifier=prepared.verifier, sandbox=sandbox, proposer=proposer, config=config,
             progress=progress,
         )
         return asyncio.run(_run_with_signals(engine, echo))
