@@ -63,6 +63,7 @@ class Store:
         self._write = sessionmaker(
             self.engine.execution_options(**{WRITE: True}), expire_on_commit=False
         )
+        self._problems: dict[int, str] = {}  # run id -> problem, for add_program
 
     @classmethod
     def open(cls, url: str | None = None) -> Store:
@@ -178,10 +179,12 @@ class Store:
         for key in ("metrics", "test_metrics", "features"):
             values.setdefault(key, {})
         with self._writing() as s:
-            run = self._get(s, RunRow, run_id, "run")
+            problem = self._problems.get(run_id)
+            if problem is None:  # a run's problem never changes: look it up once
+                problem = self._problems[run_id] = self._get(s, RunRow, run_id, "run").problem
             row = ProgramRow(
                 run_id=run_id,
-                problem=run.problem,
+                problem=problem,
                 code=code,
                 code_hash=code_hash,
                 status=Status(status).value,
