@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.tables import print_table  # noqa: E402
 from evaluators.problem import load_verifier  # noqa: E402
 from evolve.evaluation import evaluate_program  # noqa: E402
 from evolve.launch import execute, new_run  # noqa: E402
@@ -72,11 +73,8 @@ def main() -> None:
 
     headers = ["seed", "evals", "seed train gap", "best train gap", "smaller by",
                "best test gap", "seconds"]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     print(f"Offline discovery on {args.problem} (gap = mean relative gap to the reference)")
-    print("  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)))
-    for row in rows:
-        print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+    print_table(headers, rows)
     print()
     for name, score in base_rows:
         print(f"baseline {name:22s} test gap {gap(score)}")

@@ -93,11 +93,9 @@ def baseline_rows() -> list[tuple[str, str, str]]:
 
 
 def main(argv: list[str]) -> None:
-    table = rows() + (baseline_rows() if "--baselines" in argv else [])
-    width = max(len(name) for name, _, _ in table)
-    print(f"{'benchmark':<{width}}  {'measured':>10}  target")
-    for name, measured, target in table:
-        print(f"{name:<{width}}  {measured:>10}  {target}")
+    from bench.tables import print_measurements
+
+    print_measurements(rows() + (baseline_rows() if "--baselines" in argv else []))
 
 
 if __name__ == "__main__":

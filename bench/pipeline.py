@@ -24,6 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.tables import print_table  # noqa: E402
 from evaluators.base import EvaluationResult, Stage  # noqa: E402
 from evaluators.problem import ProblemSpec, load_problem_dir  # noqa: E402
 from evolve.config import RunConfig  # noqa: E402
@@ -188,13 +189,6 @@ def overhead_rows(root: Path, quick: bool) -> list[list[str]]:
     per_iter = seconds / max(evaluated - prefill, 1) * 1000
     return [[f"{prefill:,}", str(evaluated - prefill), f"{seconds:.2f}", f"{per_iter:.2f}",
              "< 20"]]
-
-
-def print_table(headers: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    print("  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)))
-    for row in rows:
-        print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
 
 
 def main() -> None:
